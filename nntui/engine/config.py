@@ -1,0 +1,573 @@
+"""TrainConfig: every knob of a run in one frozen, validated dataclass.
+
+This module imports neither torch nor numpy: the CLI parses and validates flags (and
+prints ``--help``) without paying for them. Names of activations, losses and so on live
+here as plain strings; the modules that implement them check they agree.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import json
+import math
+import os
+import sys
+from dataclasses import dataclass, fields, replace
+from functools import cache
+from pathlib import Path
+from typing import Any, Mapping
+
+from nntui.engine.errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
+
+ACTIVATIONS = (
+    "step",
+    "sign",
+    "linear",
+    "piecewise",
+    "sigmoid",
+    "tanh",
+    "relu",
+    "leaky_relu",
+    "elu",
+    "maxout",
+    "gelu",
+    "silu",
+)
+ZERO_GRAD_ACTIVATIONS = ("step", "sign")
+REGRESSION_DATASETS = ("quadratic", "linreg", "linear", "sine", "abs", "step")
+CLASSIFICATION_DATASETS = ("xor", "ring", "three-modes", "gaussians", "spiral")
+DATASETS = (*REGRESSION_DATASETS, *CLASSIFICATION_DATASETS, "csv")
+REGRESSION_LOSSES = ("l1", "mse", "huber")
+CLASSIFICATION_LOSSES = ("bce", "ce")
+LOSSES = (*REGRESSION_LOSSES, *CLASSIFICATION_LOSSES)
+OPTIMIZERS = ("sgd", "momentum", "adam", "rmsprop")
+ENGINES = ("fast", "autograd")
+TASKS = ("auto", "regression", "classification")
+DELIMITERS = ("", ",", ";", "\t", "|")
+
+MAX_LAYER_WIDTH = 1_000_000
+MAX_SAMPLES = 10_000_000
+MAX_EPOCHS = 1_000_000_000
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One training run. Defaults are the lecture's experiment (seed 003)."""
+
+    dataset: str = "quadratic"
+    """Built-in data set (quadratic is the lecture's y = 8x² + 7x + 3), or csv with `data`."""
+    samples: int = 1000
+    """Number of generated points (built-in data sets only)."""
+    noise: float = 1.0
+    """Standard deviation of the Gaussian noise added to generated targets (or points)."""
+    hidden: tuple[int, ...] = (10, 6)
+    """Hidden layer widths, input to output; empty for a linear model."""
+    activation: tuple[str, ...] = ("relu", "linear")
+    """Activation after each hidden layer: one name for all, or one per layer."""
+    bias: bool = True
+    """Give every layer a bias term (seed 004's hypothesis w·x has none)."""
+    loss: str = "l1"
+    """Loss function: l1, mse, huber (regression); bce, ce (classification)."""
+    optimizer: str = "sgd"
+    """Optimizer: sgd, momentum (SGD with momentum 0.9), adam, rmsprop."""
+    lr: float = 0.001
+    """Learning rate; can be changed while the run goes on."""
+    epochs: int = 5000
+    """Passes over the training data."""
+    batch_size: int = 0
+    """Samples per optimizer step; 0 means the full batch, as in the lecture."""
+    device: str = "auto"
+    """auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps."""
+    seed: int = 0
+    """Seeds the data, the split, the initial weights and the batch order."""
+    test_fraction: float = 0.0
+    """Share of the data held out for the test loss; 0 keeps every point for training."""
+    standardize: bool | None = None
+    """Scale inputs and targets to mean 0, std 1; unset means on for CSV data, off otherwise."""
+    engine: str = "fast"
+    """fast: hand-written forward/backward where it exists (else autograd); autograd: always."""
+    clip_grad: float = 0.0
+    """Clip the total gradient norm to this value; 0 turns clipping off."""
+    data: str = ""
+    """Path of a CSV file to train on (sets dataset to csv)."""
+    inputs: tuple[str, ...] = ()
+    """CSV input columns by name or 0-based index; empty means every column but the target."""
+    target: str = ""
+    """CSV target column by name or 0-based index; empty means the last column."""
+    task: str = "auto"
+    """regression or classification; auto infers it from the target column."""
+    delimiter: str = ""
+    """CSV delimiter; empty means detect it (comma, semicolon, tab or bar)."""
+    drop_missing: bool = False
+    """Drop CSV rows with empty, NA, NaN or inf cells instead of refusing the file."""
+    degree: int = 0
+    """Polynomial degree of the least-squares baseline; 0 picks the true degree (or 1)."""
+    health: bool = False
+    """Record per-layer gradient norms and dead/saturated units (costs a little speed)."""
+
+    def __post_init__(self) -> None:
+        validate(self)
+
+    @property
+    def full_batch(self) -> bool:
+        return self.batch_size == 0
+
+    def activations(self) -> tuple[str, ...]:
+        """One activation per hidden layer (a single name is repeated)."""
+        if len(self.activation) == 1:
+            return self.activation * len(self.hidden)
+        return self.activation
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain values only (tuples become lists), unset fields left out: TOML/JSON-ready."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value is None:
+                continue
+            out[f.name] = list(value) if isinstance(value, tuple) else value
+        return out
+
+    def to_toml(self) -> str:
+        return dumps_toml(self.to_dict())
+
+
+# ----------------------------------------------------------------------------- presets
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # seed 003 exactly: no activation between the 10→6 and 6→1 layers, as in the script.
+    "lecture": {},
+    # seed 004: X = Y = [1, 2, 3], hypothesis w·x, cost mean((w·x − y)²), gradient descent.
+    "linreg": {
+        "dataset": "linreg",
+        "hidden": (),
+        "activation": ("linear",),
+        "bias": False,
+        "loss": "mse",
+        "lr": 0.1,
+        "epochs": 50,
+        "noise": 0.0,
+    },
+    # seed 000's line y = 0.5x + 4, fitted by w·x + b (two parameters: the cost landscape).
+    "line": {
+        "dataset": "linear",
+        "samples": 200,
+        "hidden": (),
+        "activation": ("linear",),
+        "loss": "mse",
+        "lr": 0.01,
+        "epochs": 300,
+        "noise": 0.5,
+    },
+    "sine": {
+        "dataset": "sine",
+        "samples": 500,
+        "noise": 0.1,
+        "hidden": (32, 32),
+        "activation": ("tanh",),
+        "loss": "mse",
+        "optimizer": "adam",
+        "lr": 0.01,
+        "epochs": 2000,
+        "test_fraction": 0.2,
+    },
+    "xor": {
+        "dataset": "xor",
+        "samples": 400,
+        "noise": 0.1,
+        "hidden": (8, 8),
+        "activation": ("relu",),
+        "loss": "bce",
+        "optimizer": "adam",
+        "lr": 0.02,
+        "epochs": 1000,
+        "test_fraction": 0.2,
+    },
+    "ring": {
+        "dataset": "ring",
+        "samples": 600,
+        "noise": 0.05,
+        "hidden": (16, 16),
+        "activation": ("relu",),
+        "loss": "bce",
+        "optimizer": "adam",
+        "lr": 0.02,
+        "epochs": 1500,
+        "test_fraction": 0.2,
+    },
+    "spiral": {
+        "dataset": "spiral",
+        "samples": 600,
+        "noise": 0.05,
+        "hidden": (32, 32),
+        "activation": ("tanh",),
+        "loss": "bce",
+        "optimizer": "adam",
+        "lr": 0.01,
+        "epochs": 3000,
+        "test_fraction": 0.2,
+    },
+}
+
+
+def preset(name: str) -> TrainConfig:
+    if name not in PRESETS:
+        raise ConfigError("preset", name, f"choose one of: {', '.join(PRESETS)}")
+    return TrainConfig(**PRESETS[name])
+
+
+# ----------------------------------------------------------------------------- validation
+
+
+def _one_of(name: str, value: object, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        shown = ", ".join(a if a else "(empty)" for a in allowed)
+        raise ConfigError(name, value, f"choose one of: {shown}")
+
+
+def _expect_type(name: str, value: object, kind: type | tuple[type, ...], what: str) -> None:
+    # bool is an int in Python; a TOML `epochs = true` must still be refused.
+    if isinstance(value, bool) and kind is not bool:
+        raise ConfigError(name, value, f"expected {what}")
+    if not isinstance(value, kind):
+        raise ConfigError(name, value, f"expected {what}")
+
+
+def available_memory_bytes() -> int:
+    """What this machine can still give us; 8 GiB where it cannot say."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - non-POSIX
+        return 8 * 1024**3
+
+
+def parameter_count(n_in: int, hidden: tuple[int, ...], n_out: int, acts: tuple[str, ...], bias: bool) -> int:
+    """Parameters of the MLP that `model.build_mlp` makes (maxout layers are twice as wide)."""
+    total, width = 0, n_in
+    for size, act in zip(hidden, acts):
+        out = size * 2 if act == "maxout" else size
+        total += width * out + (out if bias else 0)
+        width = size
+    return total + width * n_out + (n_out if bias else 0)
+
+
+def validate(c: TrainConfig) -> None:
+    """Check every field before anything is allocated; raise ConfigError on the first bad one."""
+    for name in ("dataset", "loss", "optimizer", "device", "engine", "data", "target", "task", "delimiter"):
+        _expect_type(name, getattr(c, name), str, "text")
+    for name in ("samples", "epochs", "batch_size", "seed", "degree"):
+        _expect_type(name, getattr(c, name), int, "a whole number")
+    for name in ("noise", "lr", "test_fraction", "clip_grad"):
+        _expect_type(name, getattr(c, name), (int, float), "a number")
+        if not math.isfinite(getattr(c, name)):
+            raise ConfigError(name, getattr(c, name), "expected a finite number")
+    for name in ("bias", "drop_missing", "health"):
+        _expect_type(name, getattr(c, name), bool, "true or false")
+    if c.standardize is not None:
+        _expect_type("standardize", c.standardize, bool, "true, false or unset (auto)")
+    for name in ("hidden", "activation", "inputs"):
+        _expect_type(name, getattr(c, name), tuple, "a list")
+
+    _one_of("dataset", c.dataset, DATASETS)
+    if c.dataset == "csv" and not c.data:
+        raise ConfigError("data", c.data, "dataset csv needs a CSV file path (--data FILE)")
+    if c.data and c.dataset != "csv":
+        raise ConfigError("dataset", c.dataset, "a --data file needs dataset csv")
+    if not 1 <= c.samples <= MAX_SAMPLES:
+        raise ConfigError("samples", c.samples, f"expected 1 to {MAX_SAMPLES:,}")
+    if c.noise < 0:
+        raise ConfigError("noise", c.noise, "expected 0 or more")
+
+    for size in c.hidden:
+        _expect_type("hidden", size, int, "whole numbers, e.g. 10,6")
+        if not 1 <= size <= MAX_LAYER_WIDTH:
+            raise ConfigError("hidden", size, f"each layer needs 1 to {MAX_LAYER_WIDTH:,} units")
+    for act in c.activation:
+        _expect_type("activation", act, str, "activation names")
+        _one_of("activation", act, ACTIVATIONS)
+    if not c.activation:
+        raise ConfigError("activation", "", f"name at least one of: {', '.join(ACTIVATIONS)}")
+    if len(c.activation) not in (1, len(c.hidden)):
+        raise ConfigError(
+            "activation",
+            ",".join(c.activation),
+            f"give one activation for every hidden layer or one per layer ({len(c.hidden)} layers)",
+        )
+
+    _one_of("loss", c.loss, LOSSES)
+    if c.dataset in REGRESSION_DATASETS and c.loss in CLASSIFICATION_LOSSES:
+        raise ConfigError("loss", c.loss, f"dataset {c.dataset} is regression: use l1, mse or huber")
+    if c.dataset in CLASSIFICATION_DATASETS and c.loss in REGRESSION_LOSSES:
+        raise ConfigError("loss", c.loss, f"dataset {c.dataset} is classification: use bce or ce")
+    if c.dataset == "csv" and c.task != "auto":
+        wanted = REGRESSION_LOSSES if c.task == "regression" else CLASSIFICATION_LOSSES
+        if c.loss not in wanted:
+            raise ConfigError("loss", c.loss, f"task {c.task} needs one of: {', '.join(wanted)}")
+    _one_of("optimizer", c.optimizer, OPTIMIZERS)
+    if not 0 < c.lr <= 1e3:
+        raise ConfigError("lr", c.lr, "expected a learning rate above 0 and at most 1000, e.g. 0.001")
+    if not 1 <= c.epochs <= MAX_EPOCHS:
+        raise ConfigError("epochs", c.epochs, f"expected a whole number from 1 to {MAX_EPOCHS:,}")
+    if c.batch_size < 0:
+        raise ConfigError("batch_size", c.batch_size, "expected 0 (full batch) or a positive size")
+    validate_device_name(c.device)
+    if not -(2**63) <= c.seed < 2**63:
+        raise ConfigError("seed", c.seed, "expected a 64-bit whole number")
+    if not 0 <= c.test_fraction < 1:
+        raise ConfigError("test_fraction", c.test_fraction, "expected at least 0 and below 1, e.g. 0.2")
+    _one_of("engine", c.engine, ENGINES)
+    if c.clip_grad < 0:
+        raise ConfigError("clip_grad", c.clip_grad, "expected 0 (off) or a positive norm")
+    for col in c.inputs:
+        _expect_type("inputs", col, str, "column names or indices")
+    _one_of("task", c.task, TASKS)
+    _one_of("delimiter", c.delimiter, DELIMITERS)
+    if not 0 <= c.degree <= 12:
+        raise ConfigError("degree", c.degree, "expected 0 (auto) to 12")
+
+    # Parameter count against memory: weights, gradients and two optimizer moments.
+    n_in = 2 if c.dataset in CLASSIFICATION_DATASETS else max(1, len(c.inputs))
+    params = parameter_count(n_in, c.hidden, 1, c.activations(), c.bias)
+    activations_bytes = 4 * 3 * min(c.samples, c.batch_size or c.samples) * sum(c.hidden)
+    need = params * 4 * 4 + activations_bytes
+    if need > available_memory_bytes():
+        raise ConfigError(
+            "hidden",
+            ",".join(map(str, c.hidden)),
+            f"{params:,} parameters need about {need / 1024**3:.1f} GiB, more than this machine has free",
+        )
+
+
+def validate_device_name(device: str) -> None:
+    """The spelling only; whether the device exists is `devices.resolve_device`'s job."""
+    ok = device in ("auto", "cpu", "cuda", "mps")
+    if device.startswith("cuda:"):
+        ok = device[5:].isdigit()
+    if not ok:
+        raise ConfigError("device", device, "choose auto, cpu, cuda, cuda:N (e.g. cuda:0) or mps")
+
+
+# ----------------------------------------------------------------------------- parsing text
+
+
+def parse_hidden(text: str) -> tuple[int, ...]:
+    """'10,6' → (10, 6); '' → () for a linear model. Shared by the CLI and the dashboard."""
+    text = text.strip()
+    if text in ("", "none", "-"):
+        return ()
+    sizes = []
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            raise ConfigError("hidden", text, "empty layer size: write sizes like 10,6")
+        try:
+            size = int(part)
+        except ValueError:
+            raise ConfigError("hidden", part, "layer sizes are whole numbers, e.g. 10,6") from None
+        if not 1 <= size <= MAX_LAYER_WIDTH:
+            raise ConfigError("hidden", part, f"each layer needs 1 to {MAX_LAYER_WIDTH:,} units")
+        sizes.append(size)
+    return tuple(sizes)
+
+
+def parse_names(field: str, text: str) -> tuple[str, ...]:
+    """'relu,linear' → ('relu', 'linear'); names are lower-cased, '-' reads as '_'."""
+    parts = tuple(p.strip().lower() for p in text.split(","))
+    if field == "activation":
+        parts = tuple(p.replace("-", "_") for p in parts)
+        for p in parts:
+            _one_of("activation", p, ACTIVATIONS)
+    if field == "inputs" and parts == ("",):
+        return ()
+    return parts
+
+
+def _parse_int(field: str, text: str) -> int:
+    try:
+        return int(text.strip().replace("_", ""))
+    except ValueError:
+        raise ConfigError(field, text, "expected a whole number") from None
+
+
+def _parse_float(field: str, text: str) -> float:
+    try:
+        value = float(text.strip())
+    except ValueError:
+        raise ConfigError(field, text, "expected a number, e.g. 0.001") from None
+    if not math.isfinite(value):
+        raise ConfigError(field, text, "expected a finite number")
+    return value
+
+
+def _parse_bool(field: str, text: str) -> bool:
+    t = text.strip().lower()
+    if t in ("1", "true", "yes", "on"):
+        return True
+    if t in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(field, text, "expected on or off")
+
+
+def _parse_batch(field: str, text: str) -> int:
+    return 0 if text.strip().lower() in ("full", "") else _parse_int(field, text)
+
+
+def _parse_standardize(field: str, text: str) -> bool | None:
+    return None if text.strip().lower() == "auto" else _parse_bool(field, text)
+
+
+def _parse_delimiter(field: str, text: str) -> str:
+    named = {"auto": "", "comma": ",", "semicolon": ";", "tab": "\t", "\\t": "\t", "bar": "|"}
+    return named.get(text.strip().lower(), text)
+
+
+PARSERS: dict[str, Any] = {
+    "samples": _parse_int,
+    "epochs": _parse_int,
+    "seed": _parse_int,
+    "degree": _parse_int,
+    "batch_size": _parse_batch,
+    "noise": _parse_float,
+    "lr": _parse_float,
+    "test_fraction": _parse_float,
+    "clip_grad": _parse_float,
+    "bias": _parse_bool,
+    "drop_missing": _parse_bool,
+    "health": _parse_bool,
+    "standardize": _parse_standardize,
+    "delimiter": _parse_delimiter,
+    "hidden": lambda field, text: parse_hidden(text),
+    "activation": parse_names,
+    "inputs": parse_names,
+}
+
+
+def parse_field(field: str, text: str) -> Any:
+    """Text from a flag or an input box → the field's typed value, or ConfigError."""
+    if field not in FIELD_NAMES:
+        raise ConfigError(field, text, "unknown setting")
+    parser = PARSERS.get(field)
+    if parser is None:
+        return text.strip().lower() if field not in ("data", "target") else text
+    return parser(field, text)
+
+
+def apply_text(base: TrainConfig, values: Mapping[str, str]) -> TrainConfig:
+    """Override fields of `base` from text values (CLI flags, dashboard inputs)."""
+    parsed = {name: parse_field(name, text) for name, text in values.items()}
+    return with_changes(base, parsed)
+
+
+def with_changes(base: TrainConfig, changes: Mapping[str, Any]) -> TrainConfig:
+    """`dataclasses.replace` that also keeps `dataset` and `data` consistent."""
+    changes = dict(changes)
+    if changes.get("data"):
+        changes.setdefault("dataset", "csv")
+    elif "dataset" in changes and changes["dataset"] != "csv" and "data" not in changes:
+        changes["data"] = ""
+    return replace(base, **changes)
+
+
+# ----------------------------------------------------------------------------- TOML
+
+
+def _coerce_toml(name: str, value: Any) -> Any:
+    """TOML gives lists; the dataclass holds tuples. Types are checked by `validate`."""
+    if name in ("hidden", "activation", "inputs"):
+        if isinstance(value, str):
+            return parse_field(name, value)
+        if isinstance(value, list):
+            return tuple(value)
+    return value
+
+
+def from_mapping(values: Mapping[str, Any], base: TrainConfig | None = None, where: str = "config") -> TrainConfig:
+    """Build a config from TOML/JSON values; unknown keys are refused by name."""
+    base = base or TrainConfig()
+    for key in values:
+        if key not in FIELD_NAMES:
+            raise ConfigError(f"{where}: {key}", values[key], f"unknown key; known keys: {', '.join(FIELD_NAMES)}")
+    changes = {k: _coerce_toml(k, v) for k, v in values.items()}
+    return with_changes(base, changes)
+
+
+def load_toml(path: str | Path, base: TrainConfig | None = None) -> TrainConfig:
+    """Read a config file; a malformed file is a ConfigError naming the line."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        raise ConfigError("config", str(path), f"cannot read the file ({exc.strerror or exc})") from None
+    except UnicodeDecodeError:
+        raise ConfigError("config", str(path), "the file is not UTF-8 text") from None
+    try:
+        values = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError("config", str(path), f"malformed TOML: {exc}") from None
+    return from_mapping(values, base, where=str(path))
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)  # JSON string escapes are valid TOML basic-string escapes
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    raise TypeError(f"cannot write {type(value).__name__} to TOML")
+
+
+def dumps_toml(values: Mapping[str, Any]) -> str:
+    """Flat TOML (one key per field) without another dependency."""
+    return "".join(f"{key} = {_toml_value(value)}\n" for key, value in values.items())
+
+
+FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in fields(TrainConfig))
+
+
+@cache
+def field_docs() -> dict[str, str]:
+    """Each field's docstring, read from this file: the one source for help texts."""
+    try:
+        tree = ast.parse(inspect.getsource(TrainConfig))
+    except (OSError, TypeError):  # pragma: no cover - source not shipped
+        return {}
+    body = tree.body[0].body  # type: ignore[attr-defined]
+    docs = {}
+    for node, nxt in zip(body, body[1:]):
+        if isinstance(node, ast.AnnAssign) and isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant):
+            docs[node.target.id] = str(nxt.value.value)  # type: ignore[union-attr]
+    return docs
+
+
+def config_summary(c: TrainConfig) -> str:
+    """One line a person can read: what is being trained."""
+    arch = "-".join(map(str, c.hidden)) or "linear"
+    acts = ",".join(c.activation)
+    batch = "full" if c.full_batch else str(c.batch_size)
+    data = c.data if c.dataset == "csv" else c.dataset
+    return f"{data} | hidden {arch} ({acts}) | {c.loss} | {c.optimizer} lr {c.lr:g} | {c.epochs} epochs | batch {batch}"
+
+
+__all__ = [
+    "TrainConfig",
+    "PRESETS",
+    "preset",
+    "validate",
+    "parse_field",
+    "parse_hidden",
+    "apply_text",
+    "with_changes",
+    "from_mapping",
+    "load_toml",
+    "dumps_toml",
+    "field_docs",
+]

@@ -1,0 +1,142 @@
+"""Plain events the trainer emits. No tensors: numbers, lists and numpy arrays only.
+
+Listeners (console, run directory, dashboard mailbox, tests) receive them through one
+`emit(event)` callable; the trainer never knows who listens.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Union
+
+import numpy as np
+
+from nntui.engine.config import TrainConfig
+
+
+@dataclass(frozen=True)
+class RunStarted:
+    config: TrainConfig
+    parameters: int
+    device: str
+    """torch device name, e.g. cpu or cuda:0."""
+    device_label: str
+    """What a person reads, e.g. "cuda:0 (NVIDIA A100)"."""
+    engine: str
+    """The path actually used: fast or autograd."""
+    task: str
+    n_train: int
+    n_test: int
+    start_epoch: int
+    """0 for a new run, more for a resumed one."""
+    x_points: np.ndarray
+    """A sample (at most a few hundred) of the training inputs, raw units, for the fit plot."""
+    y_points: np.ndarray
+    x_test_points: np.ndarray
+    y_test_points: np.ndarray
+    input_names: tuple[str, ...]
+    target_name: str
+    x_range: tuple[tuple[float, float], ...]
+    data_notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class EpochsEnded:
+    """A batch of finished epochs, read from the device once (never one event per step)."""
+
+    epochs: np.ndarray
+    """int64 epoch numbers (1-based: epoch 1 is the first finished pass)."""
+    train_loss: np.ndarray
+    """float64 mean training loss of each epoch."""
+    test_loss: np.ndarray
+    """float64, NaN where the test loss was not evaluated (it is, once per batch of epochs)."""
+    elapsed_s: float
+    """Wall time of the run so far (paused time excluded)."""
+    steps_per_s: float
+    """Optimizer steps per second over the recent batch."""
+    total_epochs: int
+    lr: float
+    metrics: dict[str, float] = field(default_factory=dict)
+    """Latest accuracy / r2 (train_… and test_…) where evaluated."""
+    health: tuple[LayerHealth, ...] = ()
+
+    @property
+    def last_epoch(self) -> int:
+        return int(self.epochs[-1])
+
+
+@dataclass(frozen=True)
+class LayerHealth:
+    layer: str
+    grad_norm: float
+    """L2 norm of this layer's weight gradient."""
+    dead_fraction: float
+    """Share of units never active (ReLU family) or saturated (sigmoid/tanh) or flat (step/sign)."""
+    kind: str
+    """What `dead_fraction` counts: dead, saturated, flat or — ."""
+
+
+@dataclass(frozen=True)
+class FitUpdated:
+    """The model's current fit, about once a second; small enough to draw at once."""
+
+    epoch: int
+    kind: str
+    """curve (1 input), boundary (2-D classification), scatter (predicted vs actual)."""
+    x: np.ndarray
+    """curve: x grid; scatter: actual targets; boundary: x1 grid."""
+    y: np.ndarray
+    """curve: predicted y; scatter: predicted targets; boundary: x2 grid."""
+    true_y: np.ndarray | None = None
+    """curve: the noiseless function on the grid, where known."""
+    grid: np.ndarray | None = None
+    """boundary: (len(y), len(x)) probability of class 1 (or the predicted class for >2)."""
+    params: tuple[float, ...] = ()
+    """The weights of a one- or two-parameter model (cost landscape)."""
+
+
+@dataclass(frozen=True)
+class Warned:
+    message: str
+
+
+@dataclass(frozen=True)
+class LearningRateChanged:
+    epoch: int
+    old: float
+    new: float
+
+
+@dataclass(frozen=True)
+class StateChanged:
+    """running, paused (and why), stepping."""
+
+    state: str
+    epoch: int
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class RunFinished:
+    reason: str
+    """done, stopped, or diverged."""
+    epoch: int
+    final_loss: float
+    best_loss: float
+    steps_per_s: float
+    elapsed_s: float
+    message: str = ""
+    """For diverged: the epoch and a suggested learning rate."""
+    suggested_lr: float | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RunFailed:
+    error: str
+    """One line a person can act on."""
+    detail: str = ""
+    """The traceback, for an error panel's details or a log, never for the console by default."""
+
+
+Event = Union[RunStarted, EpochsEnded, FitUpdated, Warned, LearningRateChanged, StateChanged, RunFinished, RunFailed]
