@@ -1,0 +1,120 @@
+"""The `nntui` command: flags → TrainConfig → headless run or dashboard.
+
+Only the config module (no torch, no textual) is imported at the top: `nntui --help` and
+bad flags answer at once; torch and the UI load when they are needed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from nntui import __version__
+from nntui.engine.config import FIELD_NAMES, PRESETS, TrainConfig, apply_text, field_docs, load_toml, preset
+from nntui.engine.errors import NntuiError
+
+# flag → field, one to one; the TOML keys are the field names
+FIELD_FLAGS = {name: "--" + name.replace("_", "-") for name in FIELD_NAMES}
+SWITCHES = {"standardize": "on", "drop_missing": "on", "health": "on"}
+"""Fields that may be given as a bare switch (`--standardize` means on)."""
+METAVARS = {
+    "hidden": "10,6",
+    "activation": "relu[,linear]",
+    "lr": "LR",
+    "inputs": "COLS",
+    "target": "COL",
+    "data": "FILE.csv",
+    "standardize": "on|off|auto",
+    "delimiter": "auto|comma|semicolon|tab|bar",
+}
+
+EPILOG = """\
+examples:
+  nntui                                   open the dashboard (the lecture's experiment)
+  nntui --headless                        train the lecture's experiment, print progress
+  nntui --headless --hidden 32,32 --activation tanh --optimizer adam --lr 0.01 --dataset sine
+  nntui --headless --data houses.csv --target price --out runs/houses --json
+  nntui --headless --resume runs/houses   continue a saved run
+
+exit codes: 0 done, 1 internal error, 2 bad input, 3 diverged (NaN/inf),
+            129 SIGHUP, 130 Ctrl-C, 143 SIGTERM (metrics flushed and a checkpoint written first)
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="nntui",
+        description="Watch a small neural network learn: a terminal dashboard, or headless.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--version", action="version", version=f"nntui {__version__}")
+    run = p.add_argument_group("mode")
+    run.add_argument("--headless", action="store_true", help="train without a terminal UI (scripts, CI, servers)")
+    run.add_argument("--preset", choices=list(PRESETS), default=None, help="starting configuration (default: lecture)")
+    run.add_argument("--config", metavar="FILE.toml", help="read settings from a TOML file (flags override it)")
+    run.add_argument("--out", metavar="DIR", help="write a run directory: config, metrics.csv, summary, weights")
+    run.add_argument("--json", action="store_true", help="headless: print one final JSON line on stdout")
+    run.add_argument("--resume", metavar="RUNDIR", help="continue the run saved in RUNDIR")
+    run.add_argument("--log-every", type=int, metavar="N", help="headless: a progress line every N epochs")
+    run.add_argument("--ui-hz", type=float, metavar="HZ", help="dashboard redraw rate (default 4, 2 over SSH)")
+    run.add_argument("--list-devices", action="store_true", help="print the devices this machine can train on")
+
+    docs = field_docs()
+    fields = p.add_argument_group("training settings (the TOML keys are the same names with _)")
+    for name, flag in FIELD_FLAGS.items():
+        kwargs: dict = {"dest": name, "default": None, "help": docs.get(name, "")}
+        if name in SWITCHES:
+            kwargs.update(nargs="?", const=SWITCHES[name])
+        fields.add_argument(flag, metavar=METAVARS.get(name, name.upper().replace("_", "-")), **kwargs)
+    return p
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """preset (lecture by default) ← TOML file ← flags; each later one overrides."""
+    base = preset(args.preset or "lecture")
+    if args.config:
+        base = load_toml(args.config, base)
+    given = {name: getattr(args, name) for name in FIELD_NAMES if getattr(args, name) is not None}
+    return apply_text(base, given)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.list_devices:
+        from nntui.engine.devices import available_devices
+
+        for d in available_devices():
+            print(d.label)
+        return 0
+    try:
+        config = config_from_args(args) if not args.resume else TrainConfig()
+    except NntuiError as exc:
+        print(f"nntui: error: {exc}", file=sys.stderr)
+        return 2
+    if args.log_every is not None and args.log_every < 1:
+        print(f"nntui: error: log-every: {args.log_every} is not valid; expected 1 or more", file=sys.stderr)
+        return 2
+    if args.ui_hz is not None and not 0.2 <= args.ui_hz <= 30:
+        print(f"nntui: error: ui-hz: {args.ui_hz} is not valid; expected 0.2 to 30", file=sys.stderr)
+        return 2
+
+    if args.headless:
+        from nntui.headless import run_headless
+
+        return run_headless(config, out=args.out, json_line=args.json, log_every=args.log_every, resume=args.resume)
+
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        print(
+            "nntui: the dashboard needs a terminal (stdin/stdout are not a TTY).\n"
+            "For scripts, cron and CI run:  nntui --headless [flags]   (see nntui --help)",
+            file=sys.stderr,
+        )
+        return 2
+    from nntui.ui.app import run_app
+
+    return run_app(config, out=args.out, ui_hz=args.ui_hz, resume=args.resume)
+
+
