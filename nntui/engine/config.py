@@ -45,7 +45,7 @@ CLASSIFICATION_DATASETS = ("xor", "ring", "three-modes", "gaussians", "spiral")
 DATASETS = (*REGRESSION_DATASETS, *CLASSIFICATION_DATASETS, "csv")
 REGRESSION_LOSSES = ("l1", "mse", "huber")
 CLASSIFICATION_LOSSES = ("bce", "ce")
-LOSSES = (*REGRESSION_LOSSES, *CLASSIFICATION_LOSSES)
+LOSSES = (*REGRESSION_LOSSES, *CLASSIFICATION_LOSSES, "auto")
 OPTIMIZERS = ("sgd", "momentum", "adam", "rmsprop")
 ENGINES = ("fast", "autograd")
 TASKS = ("auto", "regression", "classification")
@@ -73,7 +73,7 @@ class TrainConfig:
     bias: bool = True
     """Give every layer a bias term (seed 004's hypothesis w·x has none)."""
     loss: str = "l1"
-    """Loss function: l1, mse, huber (regression); bce, ce (classification)."""
+    """Loss: l1, mse, huber (regression); bce, ce (classification); auto picks mse, bce or ce."""
     optimizer: str = "sgd"
     """Optimizer: sgd, momentum (SGD with momentum 0.9), adam, rmsprop."""
     lr: float = 0.001
@@ -356,6 +356,15 @@ def validate_device_name(device: str) -> None:
 # ----------------------------------------------------------------------------- parsing text
 
 
+def resolve_loss(loss: str, task: str, n_classes: int) -> str:
+    """`auto` once the data is known: mse for numbers, bce for two classes, ce for more."""
+    if loss != "auto":
+        return loss
+    if task == "regression":
+        return "mse"
+    return "bce" if n_classes <= 2 else "ce"
+
+
 def parse_hidden(text: str) -> tuple[int, ...]:
     """'10,6' → (10, 6); '' → () for a linear model. Shared by the CLI and the dashboard."""
     text = text.strip()
@@ -469,6 +478,7 @@ def with_changes(base: TrainConfig, changes: Mapping[str, Any]) -> TrainConfig:
     changes = dict(changes)
     if changes.get("data"):
         changes.setdefault("dataset", "csv")
+        changes.setdefault("loss", "auto")  # regression or classes: known once the file is read
     elif "dataset" in changes and changes["dataset"] != "csv" and "data" not in changes:
         changes["data"] = ""
     return replace(base, **changes)

@@ -562,6 +562,8 @@ def _text_target(name: str, labels: list[str], c: TrainConfig, shown: str) -> _T
 
 def _check_loss(c: TrainConfig, target: _Target, name: str) -> None:
     """The loss must fit the task the data turned out to be (config.validate cannot know it)."""
+    if c.loss == "auto":
+        return
     if target.task == "classification":
         fits = CLASSIFICATION_LOSSES if target.n_classes == 2 else ("ce",)
         if c.loss not in fits:

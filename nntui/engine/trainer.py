@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from nntui.engine import activations
-from nntui.engine.config import TrainConfig
+from nntui.engine.config import TrainConfig, resolve_loss
 from nntui.engine.control import Control
 from nntui.engine.data import Dataset, make_dataset
 from nntui.engine.devices import device_label, resolve_device
@@ -136,9 +136,11 @@ class Trainer:
         c = self.config
         self.device = resolve_device(c.device)
         ds = self.dataset = self.dataset or make_dataset(c)
-        if ds.task == "classification" and c.loss == "bce" and ds.n_classes > 2:
+        self.loss = resolve_loss(c.loss, ds.task, ds.n_classes)
+        """The loss in use (`auto` resolved against the data)."""
+        if ds.task == "classification" and self.loss == "bce" and ds.n_classes > 2:
             raise ConfigError("loss", "bce", f"the target has {ds.n_classes} classes: use ce")
-        self.n_out = ds.n_classes if c.loss == "ce" else 1
+        self.n_out = ds.n_classes if self.loss == "ce" else 1
         self.model = build_mlp(ds.n_inputs, c.hidden, c.activations(), self.n_out, c.bias, c.seed, self.device)
         self.params = parameter_count(self.model)
         torch.set_num_threads(self.threads or default_threads(self.params, len(ds.x_train)))
@@ -152,13 +154,13 @@ class Trainer:
         self.has_test = len(ds.x_test) > 0
         self.x_eval = torch.from_numpy(ds.scale_x(ds.x_test if self.has_test else ds.x_train)).to(dev)
         self.y_eval = self._targets(ds.y_test if self.has_test else ds.y_train)
-        self.loss_fn = loss_function(c.loss)
+        self.loss_fn = loss_function(self.loss)
 
         self.step_fn: Callable[[Tensor, Tensor], Tensor] | None = None
         if c.engine == "fast":
             from nntui.engine import fastpath
 
-            self.step_fn = fastpath.build_step(self.model, c.loss, self.optimizer, c.clip_grad)
+            self.step_fn = fastpath.build_step(self.model, self.loss, self.optimizer, c.clip_grad)
         self.engine = "fast" if self.step_fn is not None else "autograd"
         if self.step_fn is None:
             self.step_fn = self._autograd_step
@@ -173,7 +175,7 @@ class Trainer:
     def _targets(self, y: np.ndarray) -> Tensor:
         ds = self.dataset
         assert ds is not None
-        if self.config.loss == "ce":
+        if self.loss == "ce":
             return torch.from_numpy(y[:, 0].astype(np.int64)).to(self.device)
         if ds.task == "regression":
             y = ds.scale_y(y)
@@ -368,9 +370,9 @@ class Trainer:
 
     def _metric(self, out: Tensor, y: Tensor) -> Tensor:
         """Accuracy (classification) or R² (regression), on the device."""
-        if self.config.loss == "ce":
+        if self.loss == "ce":
             return (out.argmax(1) == y).float().mean()
-        if self.config.loss == "bce":
+        if self.loss == "bce":
             return ((out > 0).float() == y).float().mean()
         ss_res = ((y - out) ** 2).sum()
         ss_tot = ((y - y.mean()) ** 2).sum()
@@ -425,14 +427,14 @@ class Trainer:
             gx, gy = np.linspace(x0, x1, BOUNDARY_GRID[0]), np.linspace(y0, y1, BOUNDARY_GRID[1])
             xx, yy = np.meshgrid(gx, gy)
             raw = self._predict_raw(np.stack([xx.ravel(), yy.ravel()], axis=1))
-            grid = _class_map(raw, self.config.loss).reshape(len(gy), len(gx))
+            grid = _class_map(raw, self.loss).reshape(len(gy), len(gx))
             return FitUpdated(self.epoch, "boundary", gx, gy, grid=grid, params=params)
         x_eval = ds.x_test if len(ds.x_test) else ds.x_train
         y_eval = ds.y_test if len(ds.y_test) else ds.y_train
         xs, ys = _sample(x_eval, y_eval, SAMPLE_POINTS, np.random.default_rng(1))
         pred = self._predict(xs)
         if ds.task == "classification":
-            pred = _class_map(self._predict_raw(xs), self.config.loss, hard=True)
+            pred = _class_map(self._predict_raw(xs), self.loss, hard=True)
         return FitUpdated(self.epoch, "scatter", ys[:, 0], pred, params=params)
 
     def _predict_raw(self, x: np.ndarray) -> np.ndarray:
