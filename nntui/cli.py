@@ -11,7 +11,16 @@ import sys
 from collections.abc import Sequence
 
 from nntui import __version__
-from nntui.engine.config import FIELD_NAMES, PRESETS, TrainConfig, apply_text, field_docs, load_toml, preset
+from nntui.engine.config import (
+    FIELD_NAMES,
+    PRESETS,
+    TrainConfig,
+    apply_text,
+    field_docs,
+    load_toml,
+    parse_field,
+    preset,
+)
 from nntui.engine.errors import NntuiError
 
 # flag → field, one to one; the TOML keys are the field names
@@ -58,6 +67,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--json", action="store_true", help="headless: print one final JSON line on stdout")
     run.add_argument("--resume", metavar="RUNDIR", help="continue the run saved in RUNDIR")
     run.add_argument("--log-every", type=int, metavar="N", help="headless: a progress line every N epochs")
+    run.add_argument(
+        "--checkpoint-every", type=float, default=30.0, metavar="SECONDS",
+        help="with --out: write a checkpoint this often (default 30; also at the end and on a signal)",
+    )
     run.add_argument("--ui-hz", type=float, metavar="HZ", help="dashboard redraw rate (default 4, 2 over SSH)")
     run.add_argument("--list-devices", action="store_true", help="print the devices this machine can train on")
 
@@ -72,11 +85,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    """preset (lecture by default) ← TOML file ← flags; each later one overrides."""
+    """preset (lecture by default) ← TOML file ← flags; each later one overrides.
+
+    With --resume the saved run's config is the base and only some flags may change it.
+    """
+    given = {name: getattr(args, name) for name in FIELD_NAMES if getattr(args, name) is not None}
+    if args.resume:
+        from nntui.engine.runs import resume_config
+
+        parsed = {name: parse_field(name, text) for name, text in given.items()}
+        return resume_config(args.resume, parsed)[0]
     base = preset(args.preset or "lecture")
     if args.config:
         base = load_toml(args.config, base)
-    given = {name: getattr(args, name) for name in FIELD_NAMES if getattr(args, name) is not None}
     return apply_text(base, given)
 
 
@@ -90,12 +111,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(d.label)
         return 0
     try:
-        config = config_from_args(args) if not args.resume else TrainConfig()
+        config = config_from_args(args)
     except NntuiError as exc:
         print(f"nntui: error: {exc}", file=sys.stderr)
         return 2
     if args.log_every is not None and args.log_every < 1:
         print(f"nntui: error: log-every: {args.log_every} is not valid; expected 1 or more", file=sys.stderr)
+        return 2
+    if not 0.01 <= args.checkpoint_every <= 86400:
+        print(f"nntui: error: checkpoint-every: {args.checkpoint_every} is not valid; expected 0.01 to 86400 s",
+              file=sys.stderr)
         return 2
     if args.ui_hz is not None and not 0.2 <= args.ui_hz <= 30:
         print(f"nntui: error: ui-hz: {args.ui_hz} is not valid; expected 0.2 to 30", file=sys.stderr)
@@ -104,7 +129,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.headless:
         from nntui.headless import run_headless
 
-        return run_headless(config, out=args.out, json_line=args.json, log_every=args.log_every, resume=args.resume)
+        return run_headless(
+            config, out=args.out, json_line=args.json, log_every=args.log_every, resume=args.resume,
+            checkpoint_every=args.checkpoint_every,
+        )
 
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         print(

@@ -148,10 +148,15 @@ def run_headless(
     json_line: bool = False,
     log_every: int | None = None,
     resume: str | Path | None = None,
+    checkpoint_every: float = 30.0,
     stderr: TextIO | None = None,
     stdout: TextIO | None = None,
 ) -> int:
-    """Train `config` (or continue the run in `resume`) and return the process exit code."""
+    """Train `config` and return the process exit code.
+
+    With `resume`, continue the run saved there; `config` should then come from
+    `runs.resume_config` (the saved settings with the allowed overrides).
+    """
     from nntui.engine.runs import RunDirSink, RunRecord, dumps_json, load_checkpoint
     from nntui.engine.trainer import Trainer
 
@@ -161,10 +166,14 @@ def run_headless(
     checkpoint = None
     try:
         if resume is not None:
-            config, checkpoint = load_checkpoint(resume)
+            _, checkpoint = load_checkpoint(resume)
             out = out or resume
             if checkpoint.epoch >= config.epochs:
-                console.say(f"nntui: {resume} already finished {checkpoint.epoch} epochs; raise --epochs to go on")
+                console.say(
+                    f"nntui: error: {resume} already has {checkpoint.epoch} of {config.epochs} epochs; "
+                    "give more with --epochs to go on"
+                )
+                return EXIT_BAD_INPUT
     except NntuiError as exc:
         console.say(f"nntui: error: {exc}")
         return EXIT_BAD_INPUT
@@ -175,7 +184,7 @@ def run_headless(
         config,
         resume=checkpoint,
         on_diverge="stop",
-        checkpoint_every_s=30.0,
+        checkpoint_every_s=checkpoint_every,
         on_checkpoint=sink.save_checkpoint if sink else None,
     )
     try:

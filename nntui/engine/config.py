@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import ast
 import inspect
+import itertools
 import json
 import math
 import os
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from functools import cache
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from nntui.engine.errors import ConfigError
 
@@ -552,7 +554,7 @@ def field_docs() -> dict[str, str]:
         return {}
     body = tree.body[0].body  # type: ignore[attr-defined]
     docs = {}
-    for node, nxt in zip(body, body[1:]):
+    for node, nxt in itertools.pairwise(body):
         if isinstance(node, ast.AnnAssign) and isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant):
             docs[node.target.id] = str(nxt.value.value)  # type: ignore[union-attr]
     return docs
@@ -568,16 +570,16 @@ def config_summary(c: TrainConfig) -> str:
 
 
 __all__ = [
-    "TrainConfig",
     "PRESETS",
-    "preset",
-    "validate",
-    "parse_field",
-    "parse_hidden",
+    "TrainConfig",
     "apply_text",
-    "with_changes",
-    "from_mapping",
-    "load_toml",
     "dumps_toml",
     "field_docs",
+    "from_mapping",
+    "load_toml",
+    "parse_field",
+    "parse_hidden",
+    "preset",
+    "validate",
+    "with_changes",
 ]

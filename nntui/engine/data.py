@@ -6,8 +6,8 @@ Everything here is numpy on the host; the trainer moves it to the device once.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 
@@ -177,7 +177,9 @@ def _spiral(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     return np.stack([r * np.cos(theta), r * np.sin(theta)], axis=1), y
 
 
-CLASSIFICATION: dict[str, tuple[Callable[[int, np.random.Generator], tuple[np.ndarray, np.ndarray]], float, Callable | None]] = {
+Generator = Callable[[int, np.random.Generator], tuple[np.ndarray, np.ndarray]]
+
+CLASSIFICATION: dict[str, tuple[Generator, float, Callable | None]] = {
     # name: (generator, half-width of the plotted square, labelling rule if geometric)
     "xor": (_xor, 1.3, xor_label),
     "ring": (_ring, 3.3, ring_label),
@@ -194,7 +196,7 @@ assert tuple(CLASSIFICATION) == CLASSIFICATION_DATASETS
 def split(x: np.ndarray, y: np.ndarray, test_fraction: float, rng: np.random.Generator):
     """Shuffle and hold out `test_fraction` of the rows (none when it is 0)."""
     n = len(x)
-    n_test = int(round(n * test_fraction))
+    n_test = round(n * test_fraction)
     if test_fraction > 0 and not 1 <= n_test < n:
         raise ConfigError("test_fraction", test_fraction, f"leaves no train or no test rows out of {n}")
     if n_test == 0:

@@ -7,7 +7,6 @@ Listeners (console, run directory, dashboard mailbox, tests) receive them throug
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Union
 
 import numpy as np
 
@@ -139,4 +138,6 @@ class RunFailed:
     """The traceback, for an error panel's details or a log, never for the console by default."""
 
 
-Event = Union[RunStarted, EpochsEnded, FitUpdated, Warned, LearningRateChanged, StateChanged, RunFinished, RunFailed]
+Event = (
+    RunStarted | EpochsEnded | FitUpdated | Warned | LearningRateChanged | StateChanged | RunFinished | RunFailed
+)

@@ -98,7 +98,9 @@ class SeriesHistory:
         """(x, mean y) per bucket: what smoothing starts from."""
         return self._x_last.copy(), self._sum / self._n
 
-    def columns(self, n_columns: int, x_lo: float | None = None, x_hi: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def columns(
+        self, n_columns: int, x_lo: float | None = None, x_hi: float | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """About two points per column (its min and max, in x order): a plot's whole input.
 
         Drawing cost is then linear in the plot's width, not in the run's length.

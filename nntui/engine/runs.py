@@ -12,8 +12,9 @@ import json
 import math
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -135,6 +136,8 @@ def save_checkpoint(rundir: Path, ck: Checkpoint, config: TrainConfig) -> None:
         "nntui_version": __version__,
         "epoch": str(ck.epoch),
         "lr": repr(ck.lr),
+        "elapsed_s": repr(ck.elapsed_s),
+        "best_loss": repr(ck.best_loss),
         "param_groups": json.dumps(opt.get("param_groups", [])),
         "config": dumps_json(config.to_dict()),
     }
@@ -165,6 +168,8 @@ def load_checkpoint(rundir: str | Path) -> tuple[TrainConfig, Checkpoint]:
         config = from_mapping(json.loads(meta["config"]), where=str(path))
         epoch = int(meta["epoch"])
         lr = float(meta["lr"])
+        elapsed = float(meta.get("elapsed_s", "0"))
+        best = float(meta.get("best_loss", "inf"))
         param_groups = json.loads(meta["param_groups"])
     except (KeyError, ValueError) as exc:
         if isinstance(exc, NntuiError):
@@ -183,7 +188,27 @@ def load_checkpoint(rundir: str | Path) -> tuple[TrainConfig, Checkpoint]:
             _, idx, name = key.split(".", 2)
             state.setdefault(int(idx), {})[name] = value
     optimizer_state = {"state": state, "param_groups": param_groups} if param_groups else {}
-    return config, Checkpoint(epoch, model_state, optimizer_state, tensors.get("rng.batch"), lr)
+    return config, Checkpoint(epoch, model_state, optimizer_state, tensors.get("rng.batch"), lr, elapsed, best)
+
+
+RESUME_CHANGEABLE = ("epochs", "lr", "device", "engine", "clip_grad", "health")
+"""What may differ when a run is continued; the rest would make it another run."""
+
+
+def resume_config(rundir: str | Path, overrides: dict[str, Any] | None = None) -> tuple[TrainConfig, Checkpoint]:
+    """The saved run's config with allowed overrides (e.g. more epochs), and its checkpoint."""
+    from dataclasses import replace
+
+    config, ck = load_checkpoint(rundir)
+    overrides = {k: v for k, v in (overrides or {}).items() if getattr(config, k) != v}
+    for key, value in overrides.items():
+        if key not in RESUME_CHANGEABLE:
+            raise ConfigError(
+                key, value, f"cannot change when resuming {rundir}; only {', '.join(RESUME_CHANGEABLE)} can"
+            )
+    if "lr" in overrides:
+        ck.lr = overrides["lr"]
+    return replace(config, **overrides), ck
 
 
 # ----------------------------------------------------------------------------- the record

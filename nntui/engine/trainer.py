@@ -15,8 +15,9 @@ import math
 import os
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -92,6 +93,9 @@ class Checkpoint:
     optimizer_state: dict[str, Any]
     batch_rng_state: Tensor | None
     lr: float
+    elapsed_s: float = 0.0
+    """Training time before this checkpoint: a resumed run's clock goes on from here."""
+    best_loss: float = math.inf
 
 
 class Trainer:
@@ -122,6 +126,9 @@ class Trainer:
         self.checkpoint_every_s = checkpoint_every_s
         self.on_checkpoint = on_checkpoint
         self.epoch = resume.epoch if resume else 0
+        self.active_s = 0.0
+        """Training time so far (paused time excluded)."""
+        self.best = math.inf
         self.prepared = False
         self.model: MLP | None = None
         self.optimizer: torch.optim.Optimizer | None = None
@@ -202,7 +209,7 @@ class Trainer:
             return self._loop(emit, control)
         except NntuiError as exc:
             failed = RunFailed(str(exc))
-        except Exception as exc:  # noqa: BLE001 - a worker must report, never die silently
+        except Exception as exc:
             failed = RunFailed(f"{type(exc).__name__}: {exc}", traceback.format_exc())
         emit(failed)
         return failed
@@ -218,15 +225,17 @@ class Trainer:
         self._warn_activations(emit)
 
         total = c.epochs
-        best = math.inf
+        self.best = self.resume.best_loss if self.resume else math.inf
         last_loss = math.nan
-        active_s = 0.0
+        self.active_s = self.resume.elapsed_s if self.resume else 0.0
         last_fit = -math.inf
         last_ckpt = time.perf_counter()
         chunk = 1
         steps_per_s = 0.0
         metrics: dict[str, float] = {}
         self._good = self._snapshot()
+        if self.on_checkpoint and self.resume is None:
+            self.on_checkpoint(self.checkpoint())  # a run directory always holds a loadable checkpoint
         self._pause_reason = ""
         start_epoch = self.epoch
         n_batches = 1 if self.batch_gen is None else math.ceil(len(self.x) / c.batch_size)
@@ -264,13 +273,13 @@ class Trainer:
                 continue
             read = self._read_back(losses[: done * n_batches], done, n_batches)
             dt = time.perf_counter() - t0
-            active_s += dt
+            self.active_s += dt
             steps_per_s = done * n_batches / dt if dt > 0 else 0.0
             epochs = np.arange(self.epoch + 1, self.epoch + done + 1, dtype=np.int64)
 
             if read["bad_epoch"] is not None:
                 bad = self.epoch + read["bad_epoch"] + 1
-                finished = self._diverged(bad, emit, control, steps_per_s, active_s, best, last_loss)
+                finished = self._diverged(bad, emit, control, steps_per_s, last_loss)
                 if finished is not None:
                     return finished
                 chunk = 1
@@ -279,13 +288,13 @@ class Trainer:
             self.epoch += done
             train = read["train"]
             last_loss = float(train[-1])
-            best = min(best, float(train.min()))
+            self.best = min(self.best, float(train.min()))
             test = np.full(done, math.nan)
             test[-1] = read["test_loss"]
             metrics = read["metrics"]
             emit(
                 EpochsEnded(
-                    epochs, train, test, active_s, steps_per_s, total, self.optimizer.param_groups[0]["lr"],
+                    epochs, train, test, self.active_s, steps_per_s, total, self.optimizer.param_groups[0]["lr"],
                     metrics, self._health() if c.health else (),
                 )
             )
@@ -304,8 +313,11 @@ class Trainer:
 
         reason = control.stop_reason if control.stopped and self.epoch < total else "done"
         self._emit_fit(emit)
-        overall = (self.epoch - start_epoch) * n_batches / active_s if active_s > 0 else 0.0
-        finished = RunFinished(reason or "stopped", self.epoch, last_loss, best, overall, active_s, metrics=metrics)
+        run_s = self.active_s - (self.resume.elapsed_s if self.resume else 0.0)
+        overall = (self.epoch - start_epoch) * n_batches / run_s if run_s > 0 else 0.0
+        finished = RunFinished(
+            reason or "stopped", self.epoch, last_loss, self.best, overall, self.active_s, metrics=metrics
+        )
         if self.on_checkpoint:
             self.on_checkpoint(self.checkpoint())
         emit(finished)
@@ -487,9 +499,7 @@ class Trainer:
             group["lr"] = lr
         emit(LearningRateChanged(self.epoch, old, lr))
 
-    def _diverged(
-        self, bad: int, emit: Emit, control: Control, steps_per_s: float, active_s: float, best: float, last: float
-    ) -> RunFinished | None:
+    def _diverged(self, bad: int, emit: Emit, control: Control, steps_per_s: float, last: float) -> RunFinished | None:
         """Restore the last good weights; stop (headless) or pause (dashboard)."""
         assert self.optimizer is not None
         self._restore(self._good)
@@ -505,7 +515,7 @@ class Trainer:
             self._pause_reason = message  # the loop emits StateChanged("paused", reason) next
             control.pause()
             return None
-        finished = RunFinished("diverged", bad, last, best, steps_per_s, active_s, message, suggestion)
+        finished = RunFinished("diverged", bad, last, self.best, steps_per_s, self.active_s, message, suggestion)
         if self.on_checkpoint:
             self.on_checkpoint(self.checkpoint())
         emit(finished)
@@ -540,6 +550,8 @@ class Trainer:
             _to_cpu(opt_state),
             self.batch_gen.get_state() if self.batch_gen is not None else None,
             self.optimizer.param_groups[0]["lr"],
+            self.active_s,
+            self.best,
         )
 
     def _load_checkpoint(self, ck: Checkpoint) -> None:

@@ -168,7 +168,7 @@ def test_divergence_pauses_in_dashboard_mode() -> None:
     trainer = Trainer(replace(preset("linreg"), lr=0.3, epochs=3000), on_diverge="pause")
     t = _run_in_thread(trainer, rec, control)
     _wait_for(lambda: any(e.reason for e in rec.of(StateChanged)))
-    paused = [e for e in rec.of(StateChanged) if e.reason][0]
+    paused = next(e for e in rec.of(StateChanged) if e.reason)
     assert paused.state == "paused" and "NaN" in paused.reason
     assert len([e for e in rec.of(StateChanged) if e.state == "paused"]) == 1
     (w,) = trainer.model.parameters()
