@@ -58,6 +58,8 @@ class EpochsEnded:
     metrics: dict[str, float] = field(default_factory=dict)
     """Latest accuracy / r2 (train_… and test_…) where evaluated."""
     health: tuple[LayerHealth, ...] = ()
+    params: np.ndarray | None = None
+    """(epochs, 1 or 2): the weights after each epoch, for models with at most two parameters."""
 
     @property
     def last_epoch(self) -> int:

@@ -150,6 +150,9 @@ class Trainer:
         self.n_out = ds.n_classes if self.loss == "ce" else 1
         self.model = build_mlp(ds.n_inputs, c.hidden, c.activations(), self.n_out, c.bias, c.seed, self.device)
         self.params = parameter_count(self.model)
+        self.track_params = self.params <= 2
+        """Tiny models (w, or w and b) record their weights every epoch for the cost landscape."""
+        self._trace: list[Tensor] = []
         torch.set_num_threads(self.threads or default_threads(self.params, len(ds.x_train)))
         self.optimizer = make_optimizer(c.optimizer, self.model.parameters(), c.lr)
         if self.resume is not None:
@@ -278,6 +281,7 @@ class Trainer:
             epochs = np.arange(self.epoch + 1, self.epoch + done + 1, dtype=np.int64)
 
             if read["bad_epoch"] is not None:
+                self._trace.clear()
                 bad = self.epoch + read["bad_epoch"] + 1
                 finished = self._diverged(bad, emit, control, steps_per_s, last_loss)
                 if finished is not None:
@@ -295,7 +299,7 @@ class Trainer:
             emit(
                 EpochsEnded(
                     epochs, train, test, self.active_s, steps_per_s, total, self.optimizer.param_groups[0]["lr"],
-                    metrics, self._health() if c.health else (),
+                    metrics, self._health() if c.health else (), self._take_trace(done),
                 )
             )
             self._good = self._snapshot()
@@ -329,9 +333,12 @@ class Trainer:
         assert step is not None
         losses: list[Tensor] = []
         append = losses.append
+        trace = self._trace if self.track_params else None
         if self.batch_gen is None:
             for _ in range(n):
                 append(step(x, y))
+                if trace is not None:
+                    trace.append(self._flat_params())
                 if control.pending and not stepping:
                     break
             return losses
@@ -341,9 +348,23 @@ class Trainer:
             for start in range(0, rows, bs):
                 idx = order[start : start + bs]
                 append(step(x[idx], y[idx]))
+            if trace is not None:
+                trace.append(self._flat_params())
             if control.pending and not stepping:
                 break
         return losses
+
+    def _flat_params(self) -> Tensor:
+        assert self.model is not None
+        return torch.cat([p.detach().reshape(-1) for p in self.model.parameters()])
+
+    def _take_trace(self, epochs: int) -> np.ndarray | None:
+        """Per-epoch weights of a one- or two-parameter model: the cost landscape's path."""
+        if not self.track_params or not self._trace:
+            return None
+        path = torch.stack(self._trace[:epochs]).cpu().numpy().astype(np.float64)
+        self._trace.clear()
+        return path
 
     @torch.no_grad()
     def _read_back(self, losses: list[Tensor], epochs: int, n_batches: int) -> dict[str, Any]:
