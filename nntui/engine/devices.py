@@ -26,14 +26,14 @@ def _mps_available() -> bool:
     mps = getattr(torch.backends, "mps", None)
     try:
         return bool(mps and mps.is_available())
-    except Exception:  # noqa: BLE001 - any failure means: no usable MPS
+    except Exception:  # any failure means: no usable MPS
         return False
 
 
 def cuda_count() -> int:
     try:
         return torch.cuda.device_count() if torch.cuda.is_available() else 0
-    except Exception:  # noqa: BLE001 - broken drivers report as "no GPU"
+    except Exception:  # broken drivers report as "no GPU"
         return 0
 
 
@@ -43,7 +43,7 @@ def available_devices() -> list[DeviceInfo]:
     for i in range(cuda_count()):
         try:
             label = torch.cuda.get_device_name(i)
-        except Exception:  # noqa: BLE001
+        except Exception:
             label = "CUDA GPU"
         found.append(DeviceInfo(f"cuda:{i}", f"cuda:{i} ({label})"))
     if _mps_available():
@@ -80,6 +80,6 @@ def device_label(device: torch.device) -> str:
     if device.type == "cuda":
         try:
             return f"cuda:{device.index or 0} ({torch.cuda.get_device_name(device)})"
-        except Exception:  # noqa: BLE001
+        except Exception:
             return str(device)
     return str(device)

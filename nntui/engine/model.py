@@ -24,10 +24,12 @@ class MLP(nn.Module):
             width = size
         layers.append(nn.Linear(width, n_out, bias=bias))
         self.layers = nn.ModuleList(layers)
+        # (layer, activation function or None for linear): looked up once, not per step
+        self._plan = [(layer, None if act == "linear" else activations.get(act).fn) for layer, act in zip(layers, acts)]
 
     def forward(self, x: Tensor) -> Tensor:
-        for layer, act in zip(self.layers, self.acts):
-            x = activations.get(act).fn(layer(x))
+        for layer, fn in self._plan:
+            x = layer(x) if fn is None else fn(layer(x))
         return self.layers[-1](x)
 
     def hidden_outputs(self, x: Tensor) -> list[tuple[Tensor, Tensor]]:

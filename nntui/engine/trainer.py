@@ -194,7 +194,7 @@ class Trainer:
     def _autograd_step(self, x: Tensor, y: Tensor) -> Tensor:
         """The reference path: exactly the loop a user writes."""
         assert self.model is not None and self.optimizer is not None
-        self.optimizer.zero_grad(set_to_none=False)
+        self.optimizer.zero_grad()
         loss = self.loss_fn(self.model(x), y)
         loss.backward()
         if self.config.clip_grad > 0:
