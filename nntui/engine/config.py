@@ -7,9 +7,6 @@ here as plain strings; the modules that implement them check they agree.
 
 from __future__ import annotations
 
-import ast
-import inspect
-import itertools
 import json
 import math
 import os
@@ -21,11 +18,6 @@ from pathlib import Path
 from typing import Any
 
 from nntui.engine.errors import ConfigError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on Python 3.10 only
-    import tomli as tomllib
 
 ACTIVATIONS = (
     "step",
@@ -511,6 +503,11 @@ def from_mapping(values: Mapping[str, Any], base: TrainConfig | None = None, whe
 
 def load_toml(path: str | Path, base: TrainConfig | None = None) -> TrainConfig:
     """Read a config file; a malformed file is a ConfigError naming the line."""
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - exercised on Python 3.10 only
+        import tomli as tomllib
+
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8-sig")
@@ -547,12 +544,19 @@ FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in fields(TrainConfig))
 
 @cache
 def field_docs() -> dict[str, str]:
-    """Each field's docstring, read from this file: the one source for help texts."""
+    """Each field's docstring, read from this file: the one source for help texts.
+
+    ast and the source are only needed for `--help`, so they load here, not at import.
+    """
+    import ast
+    import itertools
+
     try:
-        tree = ast.parse(inspect.getsource(TrainConfig))
-    except (OSError, TypeError):  # pragma: no cover - source not shipped
+        tree = ast.parse(Path(__file__).read_text(encoding="utf-8"))
+    except (OSError, SyntaxError):  # pragma: no cover - source not shipped
         return {}
-    body = tree.body[0].body  # type: ignore[attr-defined]
+    cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "TrainConfig")
+    body = cls.body
     docs = {}
     for node, nxt in itertools.pairwise(body):
         if isinstance(node, ast.AnnAssign) and isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant):

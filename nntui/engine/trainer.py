@@ -212,7 +212,7 @@ class Trainer:
             return self._loop(emit, control)
         except NntuiError as exc:
             failed = RunFailed(str(exc))
-        except Exception as exc:
+        except Exception as exc:  # a worker must report, never die silently
             failed = RunFailed(f"{type(exc).__name__}: {exc}", traceback.format_exc())
         emit(failed)
         return failed
