@@ -299,7 +299,7 @@ def validate(c: TrainConfig) -> None:
         raise ConfigError("loss", c.loss, f"dataset {c.dataset} is regression: use l1, mse or huber")
     if c.dataset in CLASSIFICATION_DATASETS and c.loss in REGRESSION_LOSSES:
         raise ConfigError("loss", c.loss, f"dataset {c.dataset} is classification: use bce or ce")
-    if c.dataset == "csv" and c.task != "auto":
+    if c.dataset == "csv" and c.task != "auto" and c.loss != "auto":
         wanted = REGRESSION_LOSSES if c.task == "regression" else CLASSIFICATION_LOSSES
         if c.loss not in wanted:
             raise ConfigError("loss", c.loss, f"task {c.task} needs one of: {', '.join(wanted)}")
@@ -475,6 +475,11 @@ def with_changes(base: TrainConfig, changes: Mapping[str, Any]) -> TrainConfig:
         changes.setdefault("loss", "auto")  # regression or classes: known once the file is read
     elif "dataset" in changes and changes["dataset"] != "csv" and "data" not in changes:
         changes["data"] = ""
+    hidden = changes.get("hidden")
+    if isinstance(hidden, tuple) and "activation" not in changes and len(base.activation) not in (1, len(hidden)):
+        # new layer sizes, per-layer activations left over from the base (the lecture's relu,linear):
+        # the first one for every layer, as a user typing only --hidden 32,32,32 expects
+        changes["activation"] = base.activation[:1]
     return replace(base, **changes)
 
 
@@ -528,7 +533,9 @@ def _toml_value(value: Any) -> str:
     if isinstance(value, (int, float)):
         return repr(value)
     if isinstance(value, str):
-        return json.dumps(value)  # JSON string escapes are valid TOML basic-string escapes
+        # JSON's escapes are TOML's, but \ud83d-style surrogate pairs are not: keep non-ASCII
+        # as it is (the file is UTF-8) and escape DEL, which TOML wants escaped and JSON does not
+        return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     raise TypeError(f"cannot write {type(value).__name__} to TOML")

@@ -163,3 +163,10 @@ def test_missing_toml_file(tmp_path) -> None:
 def test_from_mapping_accepts_strings_for_lists() -> None:
     c = from_mapping({"hidden": "4,4", "activation": "tanh"})
     assert c.hidden == (4, 4) and c.activation == ("tanh",)
+
+
+def test_new_hidden_sizes_keep_the_first_activation_when_the_per_layer_list_no_longer_fits() -> None:
+    c = apply_text(TrainConfig(), {"hidden": "32,32,32"})
+    assert c.activation == ("relu",) and c.activations() == ("relu", "relu", "relu")
+    same = apply_text(TrainConfig(), {"hidden": "8,4"})
+    assert same.activation == ("relu", "linear"), "a list that still fits is kept"
