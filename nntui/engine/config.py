@@ -45,6 +45,21 @@ ENGINES = ("fast", "autograd")
 TASKS = ("auto", "regression", "classification")
 DELIMITERS = ("", ",", ";", "\t", "|")
 
+DATASET_NOISE = {
+    "quadratic": 1.0,
+    "linreg": 0.0,
+    "linear": 0.5,
+    "sine": 0.1,
+    "abs": 0.1,
+    "step": 0.05,
+    "xor": 0.05,
+    "ring": 0.05,
+    "three-modes": 0.1,
+    "gaussians": 0.0,
+    "spiral": 0.05,
+}
+"""Noise that shows each data set's shape: choosing a data set without --noise uses it."""
+
 MAX_LAYER_WIDTH = 1_000_000
 MAX_SAMPLES = 10_000_000
 MAX_EPOCHS = 1_000_000_000
@@ -475,6 +490,14 @@ def with_changes(base: TrainConfig, changes: Mapping[str, Any]) -> TrainConfig:
         changes.setdefault("loss", "auto")  # regression or classes: known once the file is read
     elif "dataset" in changes and changes["dataset"] != "csv" and "data" not in changes:
         changes["data"] = ""
+    dataset = changes.get("dataset")
+    if dataset in DATASET_NOISE and dataset != base.dataset and "noise" not in changes:
+        changes["noise"] = DATASET_NOISE[dataset]  # the lecture's noise of 1 would bury a ring of radius 1
+    if "loss" not in changes and (
+        (dataset in CLASSIFICATION_DATASETS and base.loss in REGRESSION_LOSSES)
+        or (dataset in REGRESSION_DATASETS and base.loss in CLASSIFICATION_LOSSES)
+    ):
+        changes["loss"] = "auto"  # another kind of data, the old loss cannot fit: pick one that does
     hidden = changes.get("hidden")
     if isinstance(hidden, tuple) and "activation" not in changes and len(base.activation) not in (1, len(hidden)):
         # new layer sizes, per-layer activations left over from the base (the lecture's relu,linear):

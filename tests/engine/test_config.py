@@ -170,3 +170,20 @@ def test_new_hidden_sizes_keep_the_first_activation_when_the_per_layer_list_no_l
     assert c.activation == ("relu",) and c.activations() == ("relu", "relu", "relu")
     same = apply_text(TrainConfig(), {"hidden": "8,4"})
     assert same.activation == ("relu", "linear"), "a list that still fits is kept"
+
+
+def test_switching_to_class_data_picks_a_loss_that_fits() -> None:
+    c = apply_text(TrainConfig(), {"dataset": "xor"})
+    assert c.loss == "auto"
+    assert apply_text(c, {"dataset": "sine"}).loss == "auto"
+    assert apply_text(TrainConfig(), {"dataset": "sine"}).loss == "l1", "a fitting loss is kept"
+    import pytest as _pytest
+
+    with _pytest.raises(ConfigError, match="classification"):
+        apply_text(TrainConfig(), {"dataset": "xor", "loss": "mse"})
+
+
+def test_switching_data_sets_takes_that_data_sets_noise_unless_given() -> None:
+    assert apply_text(TrainConfig(), {"dataset": "ring"}).noise == 0.05
+    assert apply_text(TrainConfig(), {"dataset": "ring", "noise": "0.2"}).noise == 0.2
+    assert apply_text(TrainConfig(noise=3.0), {"epochs": "5"}).noise == 3.0
