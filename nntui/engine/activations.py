@@ -2,8 +2,9 @@
 
 Every activation is a pair: the forward function (autograd can differentiate it) and
 `grad(z, a)`, the derivative da/dz written out from the pre-activation z and the output a.
-The fast path backpropagates with `grad`; the gallery draws it; a test checks that it
-equals what autograd computes, for every activation.
+The gallery draws `grad`, and a test checks it equals what autograd computes, for every
+activation. (The fast path calls autograd's own backward kernels instead, to get the
+same bits as autograd without allocating.)
 """
 
 from __future__ import annotations
