@@ -1,0 +1,236 @@
+"""A trainer in a child process: no interpreter lock shared with whoever watches it.
+
+A thread trainer and a busy UI take turns holding one interpreter lock: every plot redraw
+is time the training loop waits (measured here: redraws every 250 ms left the trainer
+0.65–0.8 of its speed). In its own process the loop runs on its own core and the UI can
+take as long as it likes. The price is start-up (a new interpreter imports torch), so
+`TrainerProcess` starts its child at once and keeps it warm between runs.
+
+Parent side:
+    proc = TrainerProcess()            # spawns and warms up the child
+    proc.start(run_id, config, out=…)  # events arrive through proc.receive()
+    proc.pause() / resume() / step() / stop() / set_lr()
+Events are the engine's own dataclasses (pickled); each is wrapped as (run_id, event).
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import queue
+import signal
+import threading
+import traceback
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from typing import Any
+
+from nntui.engine.config import TrainConfig
+from nntui.engine.events import Event, RunFailed
+
+READY = "ready"
+EXITED = "exited"
+"""Sent after a run's last event: its trainer returned and its files are written."""
+
+
+@dataclass(frozen=True)
+class StartRun:
+    run_id: int
+    config: TrainConfig
+    out: str | None = None
+    resume: str | None = None
+    """A run directory to continue from (its checkpoint)."""
+    paused: bool = False
+    fit_interval: float = 1.0
+    chunk_seconds: float = 0.1
+    on_diverge: str = "pause"
+
+
+# ----------------------------------------------------------------------------- child
+
+
+def _child_main(conn: Connection) -> None:
+    """The child: warm up, then train one run after another until told to quit."""
+    # The parent owns the terminal and decides what a signal means; the child only obeys
+    # its commands (a Ctrl-C in the terminal reaches the whole process group).
+    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+        sig = getattr(signal, name, None)
+        if sig is not None:
+            signal.signal(sig, signal.SIG_IGN)
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    import torch  # the import is the warm-up
+
+    from nntui.engine.control import Control
+    from nntui.engine.runs import RunDirSink, load_checkpoint
+    from nntui.engine.trainer import Trainer
+
+    # the first optimizer imports torch._dynamo (seconds): pay it before the user presses start
+    torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
+    send_lock = threading.Lock()
+
+    def send(item: Any) -> None:
+        with send_lock:
+            conn.send(item)
+
+    starts: queue.Queue[StartRun | None] = queue.Queue()
+    current: dict[str, Any] = {"control": None}
+
+    def listen() -> None:
+        """Commands arrive while the main thread trains; EOF means the parent is gone."""
+        while True:
+            try:
+                cmd = conn.recv()
+            except (EOFError, OSError):
+                cmd = ("quit",)
+            if isinstance(cmd, StartRun):
+                starts.put(cmd)
+                continue
+            control = current["control"]
+            kind = cmd[0]
+            if kind == "quit":
+                if control is not None:
+                    control.stop("quit")
+                starts.put(None)
+                return
+            if control is None:
+                continue
+            if kind == "pause":
+                control.pause()
+            elif kind == "resume":
+                control.resume()
+            elif kind == "step":
+                control.step(cmd[1])
+            elif kind == "stop":
+                control.stop(cmd[1])
+            elif kind == "set_lr":
+                control.set_lr(cmd[1])
+
+    threading.Thread(target=listen, name="nntui-commands", daemon=True).start()
+    send(READY)
+    while (job := starts.get()) is not None:
+        control = Control()
+        if job.paused:
+            control.pause()
+        current["control"] = control
+        run_id = job.run_id
+
+        def emit(event: Event, run_id: int = run_id) -> None:
+            send((run_id, event))
+
+        sink = None
+        try:
+            checkpoint = None
+            if job.resume:
+                _, checkpoint = load_checkpoint(job.resume)
+            if job.out:
+                sink = RunDirSink(job.out, on_error=lambda m: emit(_warned(m)), resume=job.resume is not None)
+            trainer = Trainer(
+                job.config,
+                on_diverge=job.on_diverge,
+                fit_interval=job.fit_interval,
+                chunk_seconds=job.chunk_seconds,
+                resume=checkpoint,
+                checkpoint_every_s=30.0 if sink else 0.0,
+                on_checkpoint=sink.save_checkpoint if sink else None,
+            )
+
+            def both(event: Event, sink: Any = sink) -> None:
+                if sink is not None:
+                    sink(event)
+                emit(event)
+
+            trainer.run(both, control)
+        except BaseException as exc:  # a run's failure is reported; the child serves the next run
+            emit(RunFailed(f"{type(exc).__name__}: {exc}", traceback.format_exc()))
+        finally:
+            if sink is not None:
+                sink.close()
+            current["control"] = None
+            send((run_id, EXITED))
+
+
+def _warned(message: str) -> Event:
+    from nntui.engine.events import Warned
+
+    return Warned(message)
+
+
+# ----------------------------------------------------------------------------- parent
+
+
+class TrainerProcess:
+    """The parent's handle on one warm child process that trains runs one at a time."""
+
+    def __init__(self) -> None:
+        ctx = mp.get_context("spawn")  # fork is unsafe next to the UI's threads
+        self._conn, child = ctx.Pipe(duplex=True)
+        self.process = ctx.Process(target=_child_main, args=(child,), name="nntui-trainer", daemon=True)
+        self.process.start()
+        child.close()
+        self.ready = False
+        self._send_lock = threading.Lock()
+
+    # -- commands --------------------------------------------------------------------------
+
+    def _send(self, item: Any) -> bool:
+        try:
+            with self._send_lock:
+                self._conn.send(item)
+            return True
+        except (OSError, ValueError, BrokenPipeError):
+            return False
+
+    def start(self, job: StartRun) -> bool:
+        return self._send(job)
+
+    def pause(self) -> None:
+        self._send(("pause",))
+
+    def resume(self) -> None:
+        self._send(("resume",))
+
+    def step(self, epochs: int = 1) -> None:
+        self._send(("step", epochs))
+
+    def stop(self, reason: str = "stopped") -> None:
+        self._send(("stop", reason))
+
+    def set_lr(self, lr: float) -> None:
+        self._send(("set_lr", lr))
+
+    # -- events ----------------------------------------------------------------------------
+
+    def receive(self, timeout: float) -> list[Any]:
+        """What the child sent within `timeout` (an empty list if nothing). Raises EOFError
+        when the child is gone."""
+        items: list[Any] = []
+        try:
+            if not self._conn.poll(timeout):
+                if not self.process.is_alive():
+                    raise EOFError
+                return items
+            while self._conn.poll(0):
+                item = self._conn.recv()
+                if item == READY:
+                    self.ready = True
+                    continue
+                items.append(item)
+        except (EOFError, OSError):
+            if items:
+                return items  # deliver what arrived; the next call reports the end
+            self.process.join(1.0)
+            raise EOFError(f"the trainer process ended (exit code {self.process.exitcode})") from None
+        return items
+
+    @property
+    def alive(self) -> bool:
+        return self.process.is_alive()
+
+    def close(self, timeout: float = 1.0) -> None:
+        """Ask the child to stop and quit; kill it if it does not within `timeout`."""
+        self._send(("quit",))
+        self.process.join(timeout)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join(1.0)
+        self._conn.close()
