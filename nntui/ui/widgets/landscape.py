@@ -1,0 +1,333 @@
+"""The cost landscape of a one- or two-parameter model, with the gradient-descent path on it.
+
+Seed 004 draws E(w) for the hypothesis w·x and walks down it; with a bias the cost is a
+bowl E(w, b). This widget draws the curve (one parameter) or a contour-like heatmap of
+log-spaced cost bands (two parameters), the least-squares minimum (✚), and the weights
+after each epoch as a path (•) from the start (○) to now (◉).
+
+Built on PlotPanel (plotext for axes, curve and path; the heatmap is a background tint of
+plotext's canvas cells, added in `decorate`). Only tiny models get here, so the path is
+short; it is still bounded (stride doubling keeps at most MAX_PATH points of any run).
+The surface is computed by the engine (`analysis.cost_landscape`) in the UI thread, so big
+CSV files are sampled down to LANDSCAPE_ROWS rows first, and it is recomputed (a few times
+at most) when the path walks off its edge.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+from textual.strip import Strip
+
+from nntui.engine.analysis import Landscape, cost_landscape, landscape_supported
+from nntui.engine.config import TrainConfig
+from nntui.engine.data import Dataset, make_dataset
+from nntui.engine.errors import NntuiError
+from nntui.engine.events import RunStarted
+from nntui.ui.palette import Palette, blend
+from nntui.ui.widgets.boundary import ensure_styles
+from nntui.ui.widgets.plot_panel import PlotPanel
+
+PATH_MARKER = "•"
+START_MARKER = "○"
+CURRENT_MARKER = "◉"
+MIN_MARKER = "✚"
+CONTOUR_MARKER = "·"
+"""NO_COLOR: drawn where the cost band changes (contour lines) instead of coloured bands."""
+MAX_PATH = 300
+LEVELS = 9
+LANDSCAPE_ROWS = 2000
+"""Rows of data the surface is computed from (a random sample above this: the UI thread pays)."""
+POINTS_1D = 201
+POINTS_2D = 81
+MAX_REFITS = 6
+"""How often the surface may be recomputed to keep a wandering path on it, per run."""
+UNSUPPORTED = "cost landscape: for a model with one or two parameters (no hidden layers, one input, regression)"
+
+
+class LandscapePlot(PlotPanel):
+    """E(w) as a curve or E(w, b) as log-spaced cost bands, with the descent path drawn live."""
+
+    DEFAULT_CSS = """
+    LandscapePlot {
+        width: 1fr;
+        height: 1fr;
+        min-height: 6;
+    }
+    """
+
+    def __init__(
+        self,
+        *,
+        name: str | None = None,
+        id: str | None = None,
+        classes: str | None = None,
+        waiting: str = UNSUPPORTED,
+    ) -> None:
+        super().__init__(name=name, id=id, classes=classes)
+        self.waiting = waiting
+        self.landscape: Landscape | None = None
+        self.supported = False
+        """The current run has a landscape (set by `start_run` / `set_source` / `set_landscape`)."""
+        self.sampled_rows = 0
+        """Non-zero when the surface was computed from a sample of this many rows."""
+        self._source: tuple[Dataset, TrainConfig] | None = None
+        self._refits = 0
+        self.start_epoch = 0
+        """Epoch the run started from (a resumed run): the path's first point is the epoch after it."""
+        self._clear_path()
+
+    # -- data ------------------------------------------------------------------------------------
+
+    def reset(self, waiting: str | None = None) -> None:
+        """A new run (or none): no surface, no path, no data source."""
+        self.landscape = None
+        self.supported = False
+        self.sampled_rows = 0
+        self._source = None
+        self._refits = 0
+        self.start_epoch = 0
+        self._clear_path()
+        if waiting is not None:
+            self.waiting = waiting
+        self.invalidate()
+
+    def start_run(self, started: RunStarted) -> bool:
+        """Everything from RunStarted: rebuild the run's data (same seed, same split) and its surface.
+
+        Cheap checks first, so runs without a landscape (hidden layers, classes, several
+        inputs) never rebuild their data. Returns whether this run has a landscape.
+        """
+        c = started.config
+        if c.hidden or len(started.input_names) != 1 or started.task != "regression":
+            self.reset(UNSUPPORTED)
+            return False
+        try:
+            ds = make_dataset(c)
+        except NntuiError as exc:
+            self.reset(f"no cost landscape: {exc}")
+            return False
+        shown = self.set_source(ds, c)
+        self.start_epoch = started.start_epoch
+        return shown
+
+    def set_source(self, dataset: Dataset, config: TrainConfig) -> bool:
+        """Compute the surface from this data (and again if the path leaves it)."""
+        self.reset()
+        if not landscape_supported(config, dataset):
+            self.waiting = UNSUPPORTED
+            return False
+        if len(dataset.x_train) > LANDSCAPE_ROWS:
+            pick = np.sort(np.random.default_rng(0).choice(len(dataset.x_train), LANDSCAPE_ROWS, replace=False))
+            dataset = dataclasses.replace(dataset, x_train=dataset.x_train[pick], y_train=dataset.y_train[pick])
+            self.sampled_rows = LANDSCAPE_ROWS
+        self._source = (dataset, config)
+        self._compute(())
+        return self.landscape is not None
+
+    def set_landscape(self, landscape: Landscape | None) -> None:
+        """Use a surface computed elsewhere (no automatic widening then); keeps the path."""
+        self.landscape = landscape
+        self.supported = landscape is not None
+        if landscape is None:
+            self.waiting = UNSUPPORTED
+        self.invalidate()
+
+    def add_path(self, params: np.ndarray | None) -> None:
+        """Append per-epoch weights ((epochs, 1) or (epochs, 2), as in EpochsEnded.params)."""
+        if params is None:
+            return
+        p = np.asarray(params, dtype=np.float64)
+        if p.ndim == 1:
+            p = p.reshape(1, -1)
+        if not len(p):
+            return
+        index = np.arange(self._seen, self._seen + len(p))
+        kept = p[index % self._stride == 0]
+        if len(kept):
+            self._kept = np.concatenate([self._kept, kept]) if len(self._kept) else kept
+        self._seen += len(p)
+        self._last = p[-1].copy()
+        while len(self._kept) > MAX_PATH:
+            self._kept = self._kept[::2]
+            self._stride *= 2
+        self._widen_if_needed(p)
+        self.invalidate()
+
+    @property
+    def path(self) -> np.ndarray:
+        """The (decimated) path drawn: (n, 1|2), the latest point always last."""
+        if self._last is None:
+            return np.empty((0, 0))
+        if len(self._kept) and np.array_equal(self._kept[-1], self._last):
+            return self._kept
+        return np.concatenate([self._kept, self._last[None, :]]) if len(self._kept) else self._last[None, :]
+
+    @property
+    def epochs_seen(self) -> int:
+        return self._seen
+
+    def _clear_path(self) -> None:
+        self._kept = np.empty((0, 0))
+        self._last: np.ndarray | None = None
+        self._seen = 0
+        self._stride = 1
+
+    def _compute(self, around: tuple[float, ...]) -> None:
+        if self._source is None:
+            return
+        ds, config = self._source
+        points = POINTS_1D if not config.bias else POINTS_2D
+        try:
+            self.landscape = cost_landscape(ds, config, around=around, points=points)
+        except (NntuiError, ValueError, FloatingPointError) as exc:
+            self.landscape = None
+            self.waiting = f"no cost landscape: {exc}"
+        self.supported = self.landscape is not None
+
+    def _widen_if_needed(self, new: np.ndarray) -> None:
+        """Recompute the surface (bounded number of times) when the path walks off it."""
+        ls = self.landscape
+        if self._source is None or self._refits >= MAX_REFITS or ls is None:
+            return
+        finite = new[np.isfinite(new).all(axis=1)]
+        if not len(finite):
+            return
+        ranges = [(ls.w[0], ls.w[-1])] + ([(ls.b[0], ls.b[-1])] if ls.b is not None else [])
+        outside = any(
+            (finite[:, i].min() < lo or finite[:, i].max() > hi) for i, (lo, hi) in enumerate(ranges[: finite.shape[1]])
+        )
+        if not outside:
+            return
+        path = self.path
+        path = path[np.isfinite(path).all(axis=1)]
+        if np.abs(path).max() > 1e6:
+            return  # diverging: a surface that wide shows nothing; the points just leave the plot
+        centre = np.asarray(ls.minimum[: path.shape[1]])
+        far = path[np.abs(path - centre).argmax(axis=0), np.arange(path.shape[1])]
+        self._refits += 1
+        self._compute(tuple(float(v) for v in far))
+
+    # -- drawing ---------------------------------------------------------------------------------
+
+    def placeholder(self) -> str | None:
+        return self.waiting if self.landscape is None else None
+
+    def render_line(self, y: int) -> Strip:
+        return ensure_styles(super().render_line(y))
+
+    def _path_in(self, ranges: list[tuple[float, float]]) -> tuple[np.ndarray, bool]:
+        """The path points inside the plotted range, and whether some were left out."""
+        path = self.path
+        if not path.size:
+            return path, False
+        path = path[:, : len(ranges)]
+        ok = np.isfinite(path).all(axis=1)
+        for i, (lo, hi) in enumerate(ranges):
+            ok &= (path[:, i] >= lo) & (path[:, i] <= hi)
+        return path[ok], not ok.all()
+
+    def draw(self, plt: Any, width: int, height: int, palette: Palette) -> None:
+        ls = self.landscape
+        assert ls is not None
+        sample = f", {self.sampled_rows:,}-row sample" if self.sampled_rows else ""
+        if ls.b is None:
+            self._draw_curve(plt, ls, palette, sample)
+        else:
+            self._draw_bowl(plt, ls, palette, sample)
+
+    def _now_text(self) -> str:
+        if self._last is None:
+            return "no steps yet"
+        values = ", ".join(f"{n} = {v:.3g}" for n, v in zip(("w", "b"), self._last))
+        return f"{CURRENT_MARKER} epoch {self.start_epoch + self._seen}: {values}"
+
+    def _draw_curve(self, plt: Any, ls: Landscape, palette: Palette, sample: str) -> None:
+        w = np.asarray(ls.w, dtype=np.float64)
+        cost = np.asarray(ls.cost, dtype=np.float64)
+        plt.title(f"cost E(w), {ls.loss}{sample} · {MIN_MARKER} min w = {ls.minimum[0]:.3g} · {self._now_text()}")
+        plt.xlabel("w")
+        ok = np.isfinite(cost)
+        plt.plot(
+            w[ok].tolist(), cost[ok].tolist(), marker="braille" if palette.colored else "hd", color=palette.prediction
+        )
+        plt.xlim(float(w[0]), float(w[-1]))
+        m = float(ls.minimum[0])
+        plt.scatter([m], [float(np.interp(m, w, cost))], marker=MIN_MARKER, color=palette.test)
+        path, left = self._path_in([(float(w[0]), float(w[-1]))])
+        if len(path):
+            pw = path[:, 0]
+            pe = np.interp(pw, w, cost)
+            plt.scatter(pw.tolist(), pe.tolist(), marker=PATH_MARKER, color=palette.marker)
+            plt.scatter([float(pw[0])], [float(pe[0])], marker=START_MARKER, color=palette.marker)
+            plt.scatter([float(pw[-1])], [float(pe[-1])], marker=CURRENT_MARKER, color=palette.marker)
+        if left:
+            plt.xlabel("w (the path left the plotted range)")
+
+    def _draw_bowl(self, plt: Any, ls: Landscape, palette: Palette, sample: str) -> None:
+        assert ls.b is not None
+        w0, w1, b0, b1 = float(ls.w[0]), float(ls.w[-1]), float(ls.b[0]), float(ls.b[-1])
+        mw, mb = float(ls.minimum[0]), float(ls.minimum[1])
+        plt.title(f"cost E(w, b), {ls.loss}{sample} · {MIN_MARKER} min ({mw:.3g}, {mb:.3g}) · {self._now_text()}")
+        plt.xlabel("w" if not self._path_in([(w0, w1), (b0, b1)])[1] else "w (the path left the plotted range)")
+        plt.ylabel("b")
+        plt.xlim(w0, w1)
+        plt.ylim(b0, b1)
+        plt.scatter([mw], [mb], marker=MIN_MARKER, color=palette.test)
+        path, _ = self._path_in([(w0, w1), (b0, b1)])
+        if len(path):
+            pw, pb = path[:, 0].tolist(), path[:, 1].tolist()
+            if len(path) > 1:
+                plt.plot(pw, pb, marker=PATH_MARKER, color=palette.marker)
+            plt.scatter(pw[:1], pb[:1], marker=START_MARKER, color=palette.marker)
+            plt.scatter(pw[-1:], pb[-1:], marker=CURRENT_MARKER, color=palette.marker)
+
+    def decorate(self, matrix: Any, palette: Palette) -> None:
+        """Two parameters: tint the canvas by log-spaced cost bands (NO_COLOR: contour dots)."""
+        ls = self.landscape
+        if ls is None or ls.b is None:
+            return
+        cost = np.asarray(ls.cost, dtype=np.float64)
+        cols, rows = list(matrix.Cols_canvas), list(matrix.Rows_canvas)
+        if not cols or not rows or cost.ndim != 2:
+            return
+        bands = cost_bands(cost)
+        gi = np.clip(np.rint(np.linspace(0, cost.shape[0] - 1, len(rows))).astype(int), 0, cost.shape[0] - 1)
+        gj = np.clip(np.rint(np.linspace(0, cost.shape[1] - 1, len(cols))).astype(int), 0, cost.shape[1] - 1)
+        cells = bands[np.ix_(gi, gj)]
+        if palette.colored and palette.background is not None:
+            low = palette.classes[0] if isinstance(palette.classes[0], tuple) else (87, 165, 226)
+            table = [
+                blend(palette.background, low, 0.06 + 0.6 * (1 - k / (LEVELS - 1)) + 0.05 * (k % 2))
+                for k in range(LEVELS)
+            ]
+            for ri, r in enumerate(rows):
+                bg_row = matrix.background[r]
+                band_row = cells[ri].tolist()
+                for ci, c in enumerate(cols):
+                    bg_row[c] = table[band_row[ci]]
+            return
+        edge = np.zeros_like(cells, dtype=bool)
+        edge[:, 1:] |= cells[:, 1:] != cells[:, :-1]
+        edge[1:, :] |= cells[1:, :] != cells[:-1, :]
+        for ri, ci in zip(*np.nonzero(edge)):
+            r, c = rows[ri], cols[ci]
+            if matrix.marker[r][c] == " ":
+                matrix.marker[r][c] = CONTOUR_MARKER
+
+
+def cost_bands(cost: np.ndarray, levels: int = LEVELS) -> np.ndarray:
+    """Band index 0 (lowest cost) .. levels-1, log-spaced above the minimum: a bowl's rings."""
+    finite = np.isfinite(cost)
+    if not finite.any():
+        return np.zeros(cost.shape, dtype=np.int64)
+    lo, hi = float(cost[finite].min()), float(cost[finite].max())
+    span = hi - lo
+    if span <= 0:
+        return np.zeros(cost.shape, dtype=np.int64)
+    eps = span * 1e-4
+    lv = np.log(np.where(finite, cost, hi) - lo + eps)
+    t = (lv - np.log(eps)) / (np.log(span + eps) - np.log(eps))
+    return np.clip((t * levels).astype(np.int64), 0, levels - 1)
