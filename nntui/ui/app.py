@@ -1,0 +1,523 @@
+"""The dashboard app: bindings, the mailbox timer, and the wiring between widgets and the host.
+
+One-way flow: the control panel describes a config; the app asks the host to run it; the
+trainer's events land in the host's mailbox; a timer at `ui_hz` drains the mailbox and
+redraws only what changed. The app never touches a Trainer.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from textual import events, on
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.containers import Container, Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Footer
+
+from nntui.engine.config import TrainConfig, config_summary
+from nntui.engine.errors import ConfigError, NntuiError
+from nntui.engine.events import LearningRateChanged, RunFailed, RunFinished, StateChanged, Warned
+from nntui.ui.host import ThreadHost
+from nntui.ui.mailbox import Drained
+from nntui.ui.screens.confirm_reset import ConfirmReset
+from nntui.ui.screens.help import HelpScreen
+from nntui.ui.widgets.controls import LIVE_FIELDS, ControlPanel, DeviceChoice
+from nntui.ui.widgets.error_panel import ErrorPanel
+from nntui.ui.widgets.fit_plot import FitPlot
+from nntui.ui.widgets.loss_plot import LossPlot
+from nntui.ui.widgets.notice import Notice
+from nntui.ui.widgets.plot_panel import PlotPanel
+from nntui.ui.widgets.status import RunStatus, StatusLine
+from nntui.ui.widgets.too_small import MIN_HEIGHT, MIN_WIDTH, TooSmall
+
+if TYPE_CHECKING:
+    from nntui.engine.trainer import Checkpoint
+
+DEFAULT_UI_HZ = 4.0
+SSH_UI_HZ = 2.0
+FIT_MIN_INTERVAL_S = 1.0
+"""While training, the fit plot is redrawn at most once a second (snapshots come that often)."""
+PLOT_CPU_BUDGET = {"loss": 0.025, "fit": 0.012}
+"""While training, each plot may use at most this share of one core for redraws.
+
+Every redraw holds the interpreter lock the trainer thread needs (measured: two panels
+redrawn every 100/250/500 ms let training run at 0.39/0.65/0.84 of the bare loop). A plot
+whose last builds took t seconds waits at least t / budget before the next one, so the
+dashboard keeps ≥ 0.95 of headless speed on a slow machine too, at a lower frame rate.
+"""
+
+
+def default_ui_hz(environ: dict[str, str] | None = None) -> float:
+    """4 Hz locally, 2 Hz over SSH (each plot redraw resends the widget's area)."""
+    env = os.environ if environ is None else environ
+    return SSH_UI_HZ if env.get("SSH_CONNECTION") else DEFAULT_UI_HZ
+
+
+class NntuiApp(App[int]):
+    """Set up a network, press space, watch it learn; the keyboard stays live throughout."""
+
+    CSS_PATH = "nntui.tcss"
+    TITLE = "nntui"
+    AUTO_FOCUS = None
+    """No field focused at start: space and the letter keys work at once."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("space", "toggle_run", "Start/Pause"),
+        Binding("n", "step", "Step"),
+        Binding("full_stop", "step", "Step", show=False),
+        Binding("r", "reset", "Reset"),
+        Binding("s", "stop", "Stop"),
+        Binding("l", "toggle_log", "Log-y"),
+        Binding("m", "toggle_smooth", "Smooth"),
+        Binding("p", "save_screenshot", "Screenshot"),
+        Binding("ctrl+s", "save_screenshot", "Screenshot", show=False, priority=True),
+        Binding("question_mark,f1", "help", "Help"),
+        Binding("escape", "leave_field", "Leave field", show=False),
+        Binding("q", "quit", "Quit"),
+    ]
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        *,
+        devices: list[DeviceChoice],
+        out: str | Path | None = None,
+        ui_hz: float | None = None,
+        checkpoint: Checkpoint | None = None,
+    ) -> None:
+        super().__init__()
+        self.config = config
+        self.devices = devices
+        self.ui_hz = float(ui_hz) if ui_hz else default_ui_hz()
+        self.host = ThreadHost(self, out=out)
+        self.checkpoint = checkpoint
+        """A run to resume (from --resume); used by the first run only."""
+        self.status = RunStatus(total=config.epochs, device=self._device_label(config.device))
+        self.screenshot_dir = Path.cwd()
+        self.run_config: TrainConfig | None = None
+        self._pending_changes = False
+        self._asking_reset = False
+        self._too_small = False
+
+    # -- layout ----------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        with Container(id="dashboard"):
+            with Horizontal(id="main"):
+                yield ControlPanel(self.config, self.devices, id="controls")
+                with Vertical(id="plots"):
+                    yield ErrorPanel(id="error-panel")
+                    yield Notice(id="notice")
+                    yield LossPlot(id="loss-plot")
+                    yield FitPlot(id="fit-plot")
+            yield StatusLine(id="status")
+        yield TooSmall(id="too-small")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.loss_plot = self.query_one(LossPlot)
+        self.fit_plot = self.query_one(FitPlot)
+        self.panel = self.query_one(ControlPanel)
+        self.status_line = self.query_one(StatusLine)
+        self.error_panel = self.query_one(ErrorPanel)
+        self.notice = self.query_one(Notice)
+        self._check_size()
+        self.status_line.show(self.status)
+        self.set_interval(1 / self.ui_hz, self._tick, name="ui-tick")
+        if self.checkpoint is not None:
+            checkpoint, self.checkpoint = self.checkpoint, None
+            self._start_run(self.config, paused=True, resume=checkpoint)
+            self.notice.show_notice(
+                f"Resumed from epoch {checkpoint.epoch}: press space to continue training.", "info"
+            )
+
+    def _device_label(self, name: str) -> str:
+        for d in self.devices:
+            if d.name == name:
+                return d.label
+        return self.devices[0].label if name == "auto" and self.devices else name
+
+    # -- the timer: drain, apply, redraw what changed ----------------------------------------------
+
+    def _tick(self) -> None:
+        drained = self.host.mailbox.drain()
+        if drained is not None:
+            self._apply(drained)
+        self._redraw()
+
+    def _apply(self, d: Drained) -> None:
+        s = self.status
+        if d.started is not None:
+            started = d.started
+            self.fit_plot.set_run(started)
+            s.device = started.device_label
+            s.total = started.config.epochs
+            s.start_epoch = s.epoch = started.start_epoch
+            if s.state == "starting":
+                s.state = "paused" if self.host.paused else "running"
+            self.loss_plot.waiting = "waiting for the first epochs…"
+            self.fit_plot.waiting = "waiting for the first fit…"
+        if len(d.epochs):
+            self.loss_plot.extend(d.epochs, d.train_loss, d.test_epochs, d.test_loss)
+            finite = d.train_loss[_finite(d.train_loss)]
+            if len(finite):
+                s.loss = float(d.train_loss[-1])
+                low = float(finite.min())
+                s.best = low if not math.isfinite(s.best) else min(s.best, low)
+        elif len(d.test_epochs):
+            self.loss_plot.extend(d.epochs, d.train_loss, d.test_epochs, d.test_loss)
+        if len(d.test_loss):
+            s.test_loss = float(d.test_loss[-1])
+        if d.stats is not None:
+            st = d.stats
+            s.epoch = st.last_epoch
+            s.total = st.total_epochs
+            s.steps_per_s = st.steps_per_s
+            s.elapsed_s = st.elapsed_s
+            s.lr = st.lr
+            s.metrics = dict(st.metrics)
+        if d.fit is not None:
+            self.fit_plot.set_fit(d.fit)
+        for note in d.notes:
+            if isinstance(note, StateChanged):
+                if note.reason:
+                    s.state = "diverged"
+                    self.notice.show_notice(
+                        f"Diverged: {note.reason}\nLower the learning rate (lr field, then Enter) and press space "
+                        "to go on from the last good weights, or r to reset.",
+                        "warning",
+                    )
+                    self.notify(f"Diverged at epoch {note.epoch}: paused.", severity="warning", timeout=6)
+                elif s.state not in ("done", "stopped", "failed"):
+                    s.state = note.state if note.state in ("running", "paused") else s.state
+                    if note.state == "running" and self.notice.shown and self.notice.has_class("-warning"):
+                        self.notice.hide()
+            elif isinstance(note, Warned):
+                diverged = any(isinstance(n, StateChanged) and n.reason == note.message for n in d.notes)
+                if not diverged:
+                    self.notice.show_notice(note.message, "info")
+            elif isinstance(note, LearningRateChanged):
+                self.loss_plot.add_marker(note.epoch, f"lr {note.new:g}")
+                s.lr = note.new
+                self.notify(f"Learning rate {note.old:g} → {note.new:g} from epoch {note.epoch}.", timeout=4)
+        if d.finished is not None:
+            self.host.mark_finished()
+            fin = d.finished
+            if isinstance(fin, RunFailed):
+                s.state = "failed"
+                self.error_panel.show_error(fin.error, fin.detail)
+                self.notify(f"Training failed: {fin.error}", severity="error", timeout=8)
+            elif isinstance(fin, RunFinished):
+                s.state = fin.reason if fin.reason in ("done", "stopped", "diverged") else "stopped"
+                s.epoch = fin.epoch
+                if math.isfinite(fin.final_loss):
+                    s.loss = fin.final_loss
+                if math.isfinite(fin.best_loss):
+                    s.best = fin.best_loss
+                if fin.reason == "done":
+                    self.notify(
+                        f"Done: {fin.epoch:,} epochs, loss {fin.final_loss:.4g}, {fin.steps_per_s:,.0f} steps/s."
+                    )
+        self.panel.run_state = s.state
+
+    def _redraw(self) -> None:
+        """Plots only when stale, at most at ui_hz, and within their CPU budget while training."""
+        if not self._too_small:
+            now = time.monotonic()
+            training = self.status.state == "running"
+            period = 1 / self.ui_hz
+            self._maybe_redraw(self.loss_plot, now, period, PLOT_CPU_BUDGET["loss"], training)
+            fit_period = max(period, FIT_MIN_INTERVAL_S) if training else period
+            self._maybe_redraw(self.fit_plot, now, fit_period, PLOT_CPU_BUDGET["fit"], training)
+        self.status_line.show(self.status)
+
+    def _maybe_redraw(self, plot: PlotPanel, now: float, period: float, budget: float, training: bool) -> None:
+        if not plot.stale:
+            return
+        if training:
+            recent = list(plot.frame_ms)[-5:]
+            cost_s = (sorted(recent)[len(recent) // 2] / 1000) if recent else 0.0
+            wait = max(period * 0.9, cost_s / budget)
+            if now - plot.last_build < wait:
+                return
+        plot.redraw()
+
+    # -- starting and stopping runs -------------------------------------------------------------
+
+    def _config_or_refuse(self, verb: str) -> TrainConfig | None:
+        """The panel's config, or None after telling the user what to fix."""
+        try:
+            return self.panel.build_config()
+        except ConfigError as exc:
+            problems = self.panel.problems() or {exc.field: str(exc)}
+            field, reason = next(iter(problems.items()))
+            self.notify(f"Cannot {verb}: fix {field}: {reason}", severity="error", timeout=8)
+            self.status.note = f"fix {', '.join(problems)} to {verb}"
+            self.status_line.show(self.status)
+            self.panel.focus_field(field)
+            return None
+
+    def _start_run(self, config: TrainConfig, *, paused: bool, resume: Checkpoint | None = None) -> None:
+        self.error_panel.hide()
+        if not (resume is not None and self.notice.has_class("-info")):
+            self.notice.hide()
+        self.run_config = config
+        self._pending_changes = False
+        self.status = RunStatus(
+            state="starting", total=config.epochs, device=self._device_label(config.device),
+            start_epoch=resume.epoch if resume else 0, epoch=resume.epoch if resume else 0,
+        )
+        self.loss_plot.clear("starting…")
+        self.fit_plot.clear("starting…")
+        self.host.start(config, paused=paused, resume=resume)
+        self.panel.run_state = "paused" if paused else "running"
+        self.loss_plot.redraw()
+        self.fit_plot.redraw()
+        self.status_line.show(self.status)
+        self.log.info(f"run {self.host.generation}: {config_summary(config)}")
+
+    def action_toggle_run(self) -> None:
+        """Space: start a new run, or pause / resume the current one."""
+        if self.host.active:
+            if self.status.state == "running":
+                self.host.pause()
+                self.status.state = "paused"
+            else:
+                self.host.resume()
+                self.status.state = "running"
+                if self.notice.shown and self.notice.has_class("-warning"):
+                    self.notice.hide()
+            self.panel.run_state = self.status.state
+            self.status_line.show(self.status)
+            return
+        config = self._config_or_refuse("start")
+        if config is not None:
+            self._start_run(config, paused=False)
+
+    def action_step(self) -> None:
+        """One epoch, then paused (pauses a running run after its next epoch)."""
+        if not self.host.active:
+            config = self._config_or_refuse("step")
+            if config is None:
+                return
+            self._start_run(config, paused=True)
+        self.host.step(1)
+        self.status.state = "paused"
+        self.panel.run_state = "paused"
+        self.status_line.show(self.status)
+
+    def action_reset(self) -> None:
+        """A new run from epoch 0, paused: same seed, same initial weights."""
+        config = self._config_or_refuse("reset")
+        if config is not None:
+            self._start_run(config, paused=True)
+            self.notify("Reset: a new run from epoch 0, paused. Space trains, n steps one epoch.", timeout=4)
+
+    def action_stop(self) -> None:
+        if self.host.active:
+            self.host.stop()
+            self.status.state = "stopping"
+            self.status_line.show(self.status)
+
+    def action_toggle_log(self) -> None:
+        self.loss_plot.set_options(log_y=not self.loss_plot.log_y)
+
+    def action_toggle_smooth(self) -> None:
+        self.loss_plot.set_options(smooth=not self.loss_plot.smooth)
+
+    def action_save_screenshot(self) -> None:
+        try:
+            path = self.save_screenshot(path=str(self.screenshot_dir))
+        except OSError as exc:
+            self.notify(f"Could not save the screenshot: {exc}", severity="error")
+            return
+        self.notify(f"Screenshot saved: {path}", timeout=6)
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    def action_leave_field(self) -> None:
+        """Esc: leave the field being edited (so keys work again), else close the error panel."""
+        if self.focused is not None:
+            self.screen.set_focus(None)
+        elif self.error_panel.shown:
+            self.error_panel.hide()
+
+    async def action_quit(self) -> None:
+        """Stop the trainer (it checks for commands every step), wait up to a second, exit."""
+        stopped = await self.host.shutdown(timeout=1.0)
+        if not stopped:
+            self.log.warning("the trainer did not return within 1 s; exiting anyway")
+        self.exit(0)
+
+    async def on_unmount(self) -> None:
+        """Whatever ended the app (q, ctrl+c, an error, a test leaving run_test): stop the trainer.
+
+        The thread pool behind thread workers is joined when the event loop closes, so a
+        trainer left paused would keep the process alive (Textual issue 3966).
+        """
+        await self.host.shutdown(timeout=1.0)
+
+    # -- messages from the widgets ------------------------------------------------------------------
+
+    @on(ControlPanel.ActionRequested)
+    async def _panel_action(self, event: ControlPanel.ActionRequested) -> None:
+        await self.run_action(event.action)
+
+    @on(ControlPanel.ConfigChanged)
+    def _config_changed(self, event: ControlPanel.ConfigChanged) -> None:
+        self.status.note = ""
+        if not self.host.active:
+            self.status.total = event.config.epochs
+            self.status.device = self._device_label(event.config.device)
+            self.status_line.show(self.status)
+            return
+        if "lr" in event.changed:
+            self.host.set_lr(event.config.lr)
+        needs_reset = event.changed - LIVE_FIELDS
+        if not needs_reset:
+            return
+        if self._pending_changes or self._asking_reset:
+            return
+        old = self.run_config
+        shown = ", ".join(
+            f"{name}: {_show(getattr(old, name)) if old else '?'} → {_show(getattr(event.config, name))}"
+            for name in sorted(needs_reset)
+        )
+        self._asking_reset = True
+        self.push_screen(ConfirmReset(f"Changed {shown}."), self._reset_answered)
+
+    def _reset_answered(self, reset: bool | None) -> None:
+        self._asking_reset = False
+        if reset:
+            self.action_reset()
+        else:
+            self._pending_changes = True
+            self.status.note = "changes apply on reset (r)"
+            self.status_line.show(self.status)
+
+    @on(ErrorPanel.Dismissed)
+    def _error_dismissed(self) -> None:
+        self.screen.set_focus(None)
+
+    # -- terminal size -------------------------------------------------------------------------------
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._check_size(event.size.width, event.size.height)
+
+    def _check_size(self, width: int | None = None, height: int | None = None) -> None:
+        if width is None or height is None:
+            width, height = self.size
+        small = width < MIN_WIDTH or height < MIN_HEIGHT
+        try:
+            dashboard = self.query_one("#dashboard")
+            note = self.query_one(TooSmall)
+        except Exception:
+            return
+        if small:
+            note.show_size(width, height)
+        if small != self._too_small or dashboard.display == small:
+            self._too_small = small
+            dashboard.display = not small
+            note.display = small
+            if not small:
+                self.loss_plot.redraw()
+                self.fit_plot.redraw()
+
+    # -- command palette -------------------------------------------------------------------------------
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        yield SystemCommand("Start / pause / resume", "Start a run, or pause or resume it (space)",
+                            self.action_toggle_run)
+        yield SystemCommand("Step one epoch", "Train one epoch, then pause (n)", self.action_step)
+        yield SystemCommand("Reset", "A new run from epoch 0, paused; same seed, same weights (r)", self.action_reset)
+        yield SystemCommand("Stop", "Stop the current run (s)", self.action_stop)
+        yield SystemCommand("Log-scale loss", "Toggle the loss plot's log y axis (l)", self.action_toggle_log)
+        yield SystemCommand("Smoothing", "Toggle smoothing of the loss curve (m)", self.action_toggle_smooth)
+        yield SystemCommand("Save screenshot (SVG)", "Save an SVG screenshot of the dashboard (p)",
+                            self.action_save_screenshot)
+        yield SystemCommand("Help", "Keys and how the dashboard works (?)", self.action_help)
+
+    # -- measurements -----------------------------------------------------------------------------------
+
+    def frame_report(self) -> dict[str, dict[str, float]]:
+        """Build cost of each plot's recent redraws (ms): for the benchmark and the closing note."""
+        out: dict[str, dict[str, float]] = {}
+        for name, plot in (("loss", self.loss_plot), ("fit", self.fit_plot)):
+            ms = sorted(plot.frame_ms)
+            if ms:
+                out[name] = {
+                    "n": float(len(ms)),
+                    "median_ms": ms[len(ms) // 2],
+                    "p95_ms": ms[min(len(ms) - 1, int(len(ms) * 0.95))],
+                }
+        return out
+
+
+def _finite(a: Any) -> Any:
+    import numpy as np
+
+    return np.isfinite(a)
+
+
+def _show(value: object) -> str:
+    if isinstance(value, tuple):
+        return ",".join(map(str, value)) or "(none)"
+    return str(value)
+
+
+def create_app(
+    config: TrainConfig,
+    *,
+    out: str | Path | None = None,
+    ui_hz: float | None = None,
+    resume: str | Path | None = None,
+) -> NntuiApp:
+    """The one way to build the dashboard (the CLI and the tests both use it).
+
+    `resume` is a run directory: its config and checkpoint replace `config`, and the run
+    directory is written to again unless `out` says otherwise. Raises NntuiError for a
+    run directory that cannot be resumed.
+    """
+    from nntui.engine.devices import available_devices
+
+    checkpoint = None
+    if resume is not None:
+        from nntui.engine.runs import load_checkpoint
+
+        config, checkpoint = load_checkpoint(resume)
+        out = out or resume
+    devices = [DeviceChoice(d.name, d.label) for d in available_devices()]
+    return NntuiApp(config, devices=devices, out=out, ui_hz=ui_hz, checkpoint=checkpoint)
+
+
+def run_app(
+    config: TrainConfig,
+    *,
+    out: str | Path | None = None,
+    ui_hz: float | None = None,
+    resume: str | Path | None = None,
+) -> int:
+    """Run the dashboard in this terminal; returns the process exit code."""
+    import sys
+
+    try:
+        app = create_app(config, out=out, ui_hz=ui_hz, resume=resume)
+    except NntuiError as exc:
+        print(f"nntui: error: {exc}", file=sys.stderr)
+        return 2
+    result = app.run()
+    if not app.host.join(timeout=2.0):
+        print("nntui: waiting for the trainer to finish its current step…", file=sys.stderr)
+    if app.return_code not in (None, 0):
+        return int(app.return_code)
+    return int(result or 0)

@@ -1,0 +1,158 @@
+"""The one hand-over point between the trainer thread and the UI.
+
+The trainer's `emit` writes here under a lock and returns at once; the UI drains it on a
+timer. Measured on this machine: posting one Textual message per event let the message
+queue grow without bound (key-press latency 6.6 s), `call_from_thread` blocks the trainer
+until the UI ran the callback; a mailbox drained at a few Hz kept key latency at 0.06 s.
+
+Everything held is bounded: loss points are compacted (min/max pairs keep spikes) when
+the UI falls behind, only the latest fit snapshot and stats are kept, and the short list
+of notes (state changes, warnings, learning-rate changes) drops its oldest entries.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from nntui.engine.events import (
+    EpochsEnded,
+    Event,
+    FitUpdated,
+    LearningRateChanged,
+    RunFailed,
+    RunFinished,
+    RunStarted,
+    StateChanged,
+    Warned,
+)
+
+Note = StateChanged | Warned | LearningRateChanged
+
+MAX_PENDING_POINTS = 200_000
+"""Above this many undrained loss points (the UI stalled), pairs of points are folded."""
+MAX_NOTES = 64
+
+
+@dataclass
+class Drained:
+    """What arrived since the last drain, in one piece the UI can apply."""
+
+    started: RunStarted | None = None
+    epochs: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+    train_loss: np.ndarray = field(default_factory=lambda: np.empty(0))
+    test_epochs: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+    test_loss: np.ndarray = field(default_factory=lambda: np.empty(0))
+    stats: EpochsEnded | None = None
+    """The latest EpochsEnded: steps/s, lr, metrics, elapsed time."""
+    fit: FitUpdated | None = None
+    """Only the newest snapshot: older ones were never worth drawing."""
+    notes: list[Note] = field(default_factory=list)
+    dropped_notes: int = 0
+    finished: RunFinished | RunFailed | None = None
+
+
+class Mailbox:
+    """Bounded, lock-protected inbox for one run's events (any thread in, the UI out)."""
+
+    def __init__(self, max_points: int = MAX_PENDING_POINTS) -> None:
+        self._lock = threading.Lock()
+        self._max_points = max_points
+        self._reset()
+
+    def _reset(self) -> None:
+        self._started: RunStarted | None = None
+        self._x: list[np.ndarray] = []
+        self._y: list[np.ndarray] = []
+        self._n_points = 0
+        self._tx: list[np.ndarray] = []
+        self._ty: list[np.ndarray] = []
+        self._stats: EpochsEnded | None = None
+        self._fit: FitUpdated | None = None
+        self._notes: deque[Note] = deque(maxlen=MAX_NOTES)
+        self._dropped = 0
+        self._finished: RunFinished | RunFailed | None = None
+        self._dirty = False
+
+    # -- trainer side: cheap, never blocks for long ------------------------------------
+
+    def put(self, event: Event) -> None:
+        """Take one event; the emit callable of a run."""
+        with self._lock:
+            self._dirty = True
+            if isinstance(event, EpochsEnded):
+                self._x.append(event.epochs)
+                self._y.append(event.train_loss)
+                self._n_points += len(event.epochs)
+                keep = np.isfinite(event.test_loss)
+                if keep.any():
+                    self._tx.append(event.epochs[keep])
+                    self._ty.append(event.test_loss[keep])
+                self._stats = event
+                if self._n_points > self._max_points:
+                    self._compact()
+            elif isinstance(event, FitUpdated):
+                self._fit = event
+            elif isinstance(event, (StateChanged, Warned, LearningRateChanged)):
+                if len(self._notes) == self._notes.maxlen:
+                    self._dropped += 1
+                self._notes.append(event)
+            elif isinstance(event, RunStarted):
+                self._started = event
+            elif isinstance(event, (RunFinished, RunFailed)):
+                self._finished = event
+
+    def _compact(self) -> None:
+        """Halve the pending points, keeping each pair's min and max (spikes survive)."""
+        x = np.concatenate(self._x)
+        y = np.concatenate(self._y)
+        x, y = fold_min_max(x, y)
+        self._x, self._y = [x], [y]
+        self._n_points = len(x)
+
+    # -- UI side -------------------------------------------------------------------------
+
+    @property
+    def has_news(self) -> bool:
+        """True if something arrived since the last drain (a plain read: no lock needed)."""
+        return self._dirty
+
+    def drain(self) -> Drained | None:
+        """Everything since the last call, or None when nothing came."""
+        with self._lock:
+            if not self._dirty:
+                return None
+            out = Drained(
+                started=self._started,
+                stats=self._stats,
+                fit=self._fit,
+                notes=list(self._notes),
+                dropped_notes=self._dropped,
+                finished=self._finished,
+            )
+            if self._x:
+                out.epochs = np.concatenate(self._x)
+                out.train_loss = np.concatenate(self._y)
+            if self._tx:
+                out.test_epochs = np.concatenate(self._tx)
+                out.test_loss = np.concatenate(self._ty)
+            self._reset()
+        return out
+
+
+def fold_min_max(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs of points → (min, max) of each group of four: half the points, extremes kept."""
+    n = len(x) // 4 * 4
+    if n == 0:
+        return x, y
+    head_x, head_y = x[:n].reshape(-1, 4), y[:n].reshape(-1, 4)
+    lo = np.nanargmin(np.where(np.isfinite(head_y), head_y, np.inf), axis=1)
+    hi = np.nanargmax(np.where(np.isfinite(head_y), head_y, -np.inf), axis=1)
+    first, second = np.minimum(lo, hi), np.maximum(lo, hi)
+    rows = np.arange(len(head_x))
+    fx = np.column_stack([head_x[rows, first], head_x[rows, second]]).ravel()
+    fy = np.column_stack([head_y[rows, first], head_y[rows, second]]).ravel()
+    return np.concatenate([fx, x[n:]]), np.concatenate([fy, y[n:]])

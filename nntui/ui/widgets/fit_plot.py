@@ -1,0 +1,193 @@
+"""The model's fit: curve (1 input), decision boundary (2-D classes) or predicted vs actual.
+
+The engine sends a small FitUpdated about once a second (a 200-point curve, a 96×48 grid
+or a few hundred points); the data points come once with RunStarted. Nothing here is
+decimated further except the boundary grid, which is sampled at the plot's cells.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from nntui.engine.events import FitUpdated, RunStarted
+from nntui.ui.palette import Palette, blend
+from nntui.ui.widgets.plot_panel import PlotPanel
+
+MAX_DATA_POINTS = 300
+"""Scatter points drawn per set: plotext's cost grows with points, the picture does not."""
+HEAT_STRENGTH = 0.45
+"""How far a boundary cell's background moves toward its class colour at probability 0 or 1."""
+
+
+class FitPlot(PlotPanel):
+    """Draws the latest FitUpdated over the run's data points."""
+
+    DEFAULT_CSS = """
+    FitPlot {
+        width: 1fr;
+        height: 1fr;
+        min-height: 6;
+    }
+    """
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.started: RunStarted | None = None
+        self.fit: FitUpdated | None = None
+        self.waiting = "the model's fit appears here"
+        self._limits: tuple[float, float, float, float] | None = None
+
+    # -- data ------------------------------------------------------------------------------
+
+    def clear(self, waiting: str = "starting…") -> None:
+        self.started = None
+        self.fit = None
+        self.waiting = waiting
+        self.invalidate()
+
+    def set_run(self, started: RunStarted) -> None:
+        self.started = started
+        self.invalidate()
+
+    def set_fit(self, fit: FitUpdated) -> None:
+        self.fit = fit
+        self.invalidate()
+
+    # -- drawing -----------------------------------------------------------------------------
+
+    def placeholder(self) -> str | None:
+        if self.fit is None:
+            return self.waiting
+        return None
+
+    def draw(self, plt: Any, width: int, height: int, palette: Palette) -> None:
+        fit = self.fit
+        assert fit is not None
+        self._limits = None
+        if fit.kind == "curve":
+            self._draw_curve(plt, fit, palette)
+        elif fit.kind == "boundary":
+            self._draw_boundary(plt, fit, palette)
+        else:
+            self._draw_scatter(plt, fit, palette)
+
+    def _points(self, test: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        s = self.started
+        if s is None:
+            return np.empty((0, 1)), np.empty((0, 1))
+        x, y = (s.x_test_points, s.y_test_points) if test else (s.x_points, s.y_points)
+        x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+        if len(x) == 0:
+            return np.empty((0, 1)), np.empty((0, 1))
+        if len(x) > MAX_DATA_POINTS:
+            idx = np.linspace(0, len(x) - 1, MAX_DATA_POINTS).astype(np.int64)
+            x, y = x[idx], y[idx]
+        return x.reshape(len(x), -1), y.reshape(len(y), -1)
+
+    def _names(self) -> tuple[str, str]:
+        s = self.started
+        if s is None:
+            return "x", "y"
+        return (s.input_names[0] if s.input_names else "x"), s.target_name or "y"
+
+    def _draw_curve(self, plt: Any, fit: FitUpdated, palette: Palette) -> None:
+        x_name, y_name = self._names()
+        plt.title(f"fit at epoch {fit.epoch}: {y_name} against {x_name}")
+        for test in (False, True):
+            x, y = self._points(test)
+            ok = np.isfinite(x[:, 0]) & np.isfinite(y[:, 0]) if len(x) else np.zeros(0, bool)
+            if ok.any():
+                plt.scatter(
+                    x[ok, 0].tolist(), y[ok, 0].tolist(),
+                    marker="x" if test else "dot",
+                    color=palette.test if test else palette.data,
+                    label="test data" if test else "data",
+                )
+        gx = np.asarray(fit.x, dtype=np.float64)
+        if fit.true_y is not None:
+            ty = np.asarray(fit.true_y, dtype=np.float64).reshape(-1)
+            ok = np.isfinite(ty)
+            if ok.any():
+                plt.plot(gx[ok].tolist(), ty[ok].tolist(), marker="braille", color=palette.truth, label="true")
+        py = np.asarray(fit.y, dtype=np.float64).reshape(-1)
+        ok = np.isfinite(py)
+        if ok.any():
+            plt.plot(gx[ok].tolist(), py[ok].tolist(), marker="braille" if palette.colored else "hd",
+                     color=palette.prediction, label="model")
+
+    def _draw_scatter(self, plt: Any, fit: FitUpdated, palette: Palette) -> None:
+        _, y_name = self._names()
+        plt.title(f"fit at epoch {fit.epoch}: predicted against actual {y_name}")
+        actual = np.asarray(fit.x, dtype=np.float64).reshape(-1)
+        pred = np.asarray(fit.y, dtype=np.float64).reshape(-1)
+        ok = np.isfinite(actual) & np.isfinite(pred)
+        if not ok.any():
+            return
+        actual, pred = actual[ok], pred[ok]
+        lo = float(min(actual.min(), pred.min()))
+        hi = float(max(actual.max(), pred.max()))
+        if hi <= lo:
+            hi = lo + 1
+        plt.plot([lo, hi], [lo, hi], marker="braille", color=palette.truth, label="y = x")
+        plt.scatter(actual.tolist(), pred.tolist(), marker="dot", color=palette.prediction, label="points")
+        plt.xlabel("actual")
+        plt.ylabel("predicted")
+
+    def _draw_boundary(self, plt: Any, fit: FitUpdated, palette: Palette) -> None:
+        plt.title(f"decision boundary at epoch {fit.epoch}")
+        gx = np.asarray(fit.x, dtype=np.float64)
+        gy = np.asarray(fit.y, dtype=np.float64)
+        if not len(gx) or not len(gy):
+            return
+        x_lo, x_hi, y_lo, y_hi = float(gx[0]), float(gx[-1]), float(gy[0]), float(gy[-1])
+        plt.xlim(x_lo, x_hi)
+        plt.ylim(y_lo, y_hi)
+        self._limits = (x_lo, x_hi, y_lo, y_hi)
+        markers = ("dot", "x")
+        for test in (False, True):
+            x, y = self._points(test)
+            if not len(x) or x.shape[1] < 2:
+                continue
+            classes = np.rint(y[:, 0]).astype(np.int64)
+            for k in np.unique(classes):
+                sel = classes == k
+                color = palette.classes[int(k) % len(palette.classes)]
+                plt.scatter(
+                    x[sel, 0].tolist(), x[sel, 1].tolist(), marker=markers[test], color=color,
+                    label=f"class {k}" if not test else None,
+                )
+
+    def decorate(self, matrix: Any, palette: Palette) -> None:
+        """Boundary plots: tint each empty canvas cell by the model's class-1 probability there."""
+        fit = self.fit
+        if fit is None or fit.kind != "boundary" or fit.grid is None or self._limits is None:
+            return
+        grid = np.asarray(fit.grid, dtype=np.float64)
+        cols = list(matrix.Cols_canvas)
+        rows = list(matrix.Rows_canvas)
+        if not cols or not rows or grid.ndim != 2:
+            return
+        multi = bool(np.nanmax(grid) > 1.0) if np.isfinite(grid).any() else False
+        # canvas cell → grid cell (rows of the matrix count from the bottom, like the y axis)
+        gi = np.clip(np.rint(np.linspace(0, grid.shape[0] - 1, len(rows))).astype(int), 0, grid.shape[0] - 1)
+        gj = np.clip(np.rint(np.linspace(0, grid.shape[1] - 1, len(cols))).astype(int), 0, grid.shape[1] - 1)
+        values = grid[np.ix_(gi, gj)]
+        space = " "
+        for ri, r in enumerate(rows):
+            marker_row, bg_row = matrix.marker[r], matrix.background[r]
+            for ci, c in enumerate(cols):
+                v = values[ri, ci]
+                if not np.isfinite(v):
+                    continue
+                if palette.colored and palette.background is not None:
+                    if multi:
+                        cls = palette.classes[int(v) % len(palette.classes)]
+                        bg_row[c] = blend(palette.background, cls, HEAT_STRENGTH * 0.6)  # type: ignore[arg-type]
+                    else:
+                        target = palette.classes[1] if v >= 0.5 else palette.classes[0]
+                        strength = HEAT_STRENGTH * min(1.0, abs(v - 0.5) * 2)
+                        bg_row[c] = blend(palette.background, target, strength)  # type: ignore[arg-type]
+                elif marker_row[c] == space and (v >= 0.5 if not multi else int(v) % 2 == 1):
+                    marker_row[c] = "·"  # NO_COLOR: dots mark the class-1 region

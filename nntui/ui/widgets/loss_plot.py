@@ -1,0 +1,197 @@
+"""The live loss curve: train and test loss against epochs, log-y, smoothing, lr markers.
+
+The history is the engine's bounded min/max `SeriesHistory`, and each build plots about two
+points per column of it (`columns`): drawing costs the same after 10^6 epochs as after 10^3,
+and a one-epoch spike survives decimation.
+
+Log-y is done here, not by plotext: the curve is plotted as log10(loss) on a linear axis
+with ticks labelled in loss units. plotext 5's own log axis re-logs its stored data on a
+second build (plotext issue 209) and raises on zeros, NaN and inf.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from nntui.engine.history import SeriesHistory
+from nntui.ui.palette import Palette
+from nntui.ui.widgets.plot_panel import PlotPanel
+
+Y_LABEL_COLUMNS = 10
+"""Roughly what plotext's y tick labels and axis take; the rest of the width is data."""
+SMOOTHING = 0.15
+"""EMA weight of each new decimated point (about a 6-column window)."""
+MAX_MARKERS = 24
+
+
+@dataclass(frozen=True)
+class LrMarker:
+    epoch: int
+    label: str
+
+
+class LossPlot(PlotPanel):
+    """Train/test loss over epochs; data arrives as arrays from the app's mailbox drain."""
+
+    DEFAULT_CSS = """
+    LossPlot {
+        width: 1fr;
+        height: 1fr;
+        min-height: 6;
+    }
+    """
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.train = SeriesHistory()
+        self.test = SeriesHistory()
+        self.markers: list[LrMarker] = []
+        self.log_y = True
+        self.smooth = False
+        self.waiting = "press space to train"
+        """What the empty plot says."""
+
+    # -- data (called by the app on its timer) -----------------------------------------
+
+    def clear(self, waiting: str = "starting…") -> None:
+        self.train = SeriesHistory()
+        self.test = SeriesHistory()
+        self.markers = []
+        self.waiting = waiting
+        self.invalidate()
+
+    def extend(self, epochs: np.ndarray, train: np.ndarray, test_epochs: np.ndarray, test: np.ndarray) -> None:
+        if len(epochs):
+            self.train.extend(epochs, train)
+        if len(test_epochs):
+            self.test.extend(test_epochs, test)
+        if len(epochs) or len(test_epochs):
+            self.invalidate()
+
+    def add_marker(self, epoch: int, label: str) -> None:
+        """A vertical line where the learning rate changed."""
+        self.markers.append(LrMarker(epoch, label))
+        del self.markers[:-MAX_MARKERS]
+        self.invalidate()
+
+    def set_options(self, *, log_y: bool | None = None, smooth: bool | None = None) -> None:
+        if log_y is not None:
+            self.log_y = log_y
+        if smooth is not None:
+            self.smooth = smooth
+        self.redraw()  # a key press: show it now, not at the next tick
+
+    @property
+    def point_count(self) -> int:
+        """Points recorded (train), whatever was decimated away."""
+        return self.train.count
+
+    # -- drawing -----------------------------------------------------------------------
+
+    def placeholder(self) -> str | None:
+        if len(self.train) == 0:
+            return self.waiting
+        return None
+
+    def series(self, width: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """What would be plotted at this width: decimated, log10'd if log-y, smoothed if on."""
+        columns = max(8, width - Y_LABEL_COLUMNS)
+        out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        for name, hist in (("train", self.train), ("test", self.test)):
+            x, y = hist.columns(columns)
+            x, y = self._transform(x, y)
+            if self.smooth and len(y) > 2:
+                y = ema(y, SMOOTHING)
+            if len(x):
+                out[name] = (x, y)
+        return out
+
+    def _transform(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        keep = np.isfinite(y)
+        if self.log_y:
+            keep &= y > 0
+        x, y = x[keep], y[keep]
+        if self.log_y:
+            y = np.log10(y)
+        return x, y
+
+    def draw(self, plt: Any, width: int, height: int, palette: Palette) -> None:
+        data = self.series(width)
+        title = "loss" + (" (log)" if self.log_y else "") + (" · smoothed" if self.smooth else "")
+        plt.title(title)
+        if not data:
+            plt.title(title + ": no positive finite values to show" if self.log_y else title)
+            return
+        lo = min(float(y.min()) for _, y in data.values())
+        hi = max(float(y.max()) for _, y in data.values())
+        if hi - lo < 1e-9:
+            lo, hi = lo - 0.5, hi + 0.5
+        x_lo = min(float(x.min()) for x, _ in data.values())
+        x_hi = max(float(x.max()) for x, _ in data.values())
+        if x_hi <= x_lo:
+            x_hi = x_lo + 1
+        plt.xlim(x_lo, x_hi)
+        plt.ylim(lo, hi)
+        # markers never plotted as points: under NO_COLOR the shapes tell series apart
+        if "train" in data:
+            x, y = data["train"]
+            plt.plot(x.tolist(), y.tolist(), marker="braille", color=palette.train, label="train")
+        if "test" in data:
+            x, y = data["test"]
+            plt.plot(x.tolist(), y.tolist(), marker="dot" if palette.no_color else "braille", color=palette.test,
+                     label="test")
+        for m in self.markers:
+            if x_lo <= m.epoch <= x_hi:
+                plt.vertical_line(m.epoch, color=palette.marker)
+                plt.text(m.label, m.epoch, hi, color=palette.marker, alignment="left")
+        if self.log_y:
+            ticks, labels = log_ticks(lo, hi, max(2, (height - 4) // 2))
+            plt.yticks(ticks, labels)
+        plt.xlabel("epoch")
+
+
+def ema(y: np.ndarray, alpha: float) -> np.ndarray:
+    """Exponential moving average (over the decimated points; cheap at plot size)."""
+    out = np.empty_like(y)
+    acc = float(y[0])
+    for i, v in enumerate(y):
+        acc += alpha * (float(v) - acc)
+        out[i] = acc
+    return out
+
+
+def log_ticks(lo: float, hi: float, max_ticks: int) -> tuple[list[float], list[str]]:
+    """Tick positions in log10 units and labels in loss units (1e-3, 0.01, 0.1, 1, 10 …)."""
+    eps = 1e-9
+    inside = list(range(math.ceil(lo - eps), math.floor(hi + eps) + 1))
+    if len(inside) <= 2:
+        # a narrow range: 1, 2 and 5 in each decade
+        ticks = [
+            d + math.log10(m)
+            for d in range(math.floor(lo), math.ceil(hi) + 1)
+            for m in (1, 2, 5)
+            if lo - eps <= d + math.log10(m) <= hi + eps
+        ]
+        if len(ticks) > max_ticks:
+            ticks = [t for t in ticks if abs(t - round(t)) < eps] or ticks[:: math.ceil(len(ticks) / max_ticks)]
+    else:
+        step = max(1, math.ceil(len(inside) / max(1, max_ticks)))
+        ticks = [float(d) for d in inside[::step]]
+    if len(ticks) < 2:
+        ticks = [lo, hi]
+    return ticks, [format_loss(10**t) for t in ticks]
+
+
+def format_loss(v: float) -> str:
+    """Short tick text: 0.001 → 1e-3, 2.5 → 2.5, 12000 → 1.2e4."""
+    if v == 0 or not math.isfinite(v):
+        return str(v)
+    if 1e-2 <= abs(v) < 1e4:
+        return f"{v:.3g}"
+    mantissa, exp = f"{v:.1e}".split("e")
+    mantissa = mantissa.rstrip("0").rstrip(".")
+    return f"{mantissa}e{int(exp)}"

@@ -1,0 +1,138 @@
+"""The status line and progress bar: epoch of total, loss, best, steps/s, ETA, device, state.
+
+Updated on the app's timer; the text widget is only touched when its text changed, so an
+idle or paused dashboard costs nothing to keep on screen.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.widgets import ProgressBar, Static
+
+
+@dataclass
+class RunStatus:
+    """What the status line shows; the app keeps one and updates it from the mailbox."""
+
+    state: str = "idle"
+    """idle, starting, running, paused, diverged, done, stopped, failed."""
+    epoch: int = 0
+    total: int = 0
+    start_epoch: int = 0
+    loss: float = math.nan
+    best: float = math.nan
+    test_loss: float = math.nan
+    steps_per_s: float = 0.0
+    elapsed_s: float = 0.0
+    device: str = ""
+    lr: float = math.nan
+    metrics: dict[str, float] = field(default_factory=dict)
+    note: str = ""
+    """A short extra, e.g. "changes apply on reset"."""
+
+    @property
+    def epochs_per_s(self) -> float:
+        done = self.epoch - self.start_epoch
+        return done / self.elapsed_s if self.elapsed_s > 0 and done > 0 else 0.0
+
+    @property
+    def eta_s(self) -> float:
+        rate = self.epochs_per_s
+        return (self.total - self.epoch) / rate if rate > 0 else math.nan
+
+
+def fmt_loss(v: float) -> str:
+    if not math.isfinite(v):
+        return "—"
+    return f"{v:.4g}"
+
+
+def fmt_duration(s: float) -> str:
+    if not math.isfinite(s) or s < 0:
+        return "—"
+    if s < 60:
+        return f"{s:.1f}s" if s < 10 else f"{s:.0f}s"
+    if s < 3600:
+        return f"{int(s // 60)}m{int(s % 60):02d}s"
+    return f"{int(s // 3600)}h{int(s % 3600 // 60):02d}m"
+
+
+def status_text(s: RunStatus) -> str:
+    """One line, most important first (a narrow terminal cuts the end)."""
+    parts = [s.state.upper()]
+    if s.total:
+        parts.append(f"epoch {s.epoch:,}/{s.total:,}")
+    parts.append(f"loss {fmt_loss(s.loss)}")
+    parts.append(f"best {fmt_loss(s.best)}")
+    if math.isfinite(s.test_loss):
+        parts.append(f"test {fmt_loss(s.test_loss)}")
+    if s.state in ("running", "paused", "diverged") or s.steps_per_s:
+        parts.append(f"{s.steps_per_s:,.0f} steps/s")
+    if s.state == "running":
+        parts.append(f"ETA {fmt_duration(s.eta_s)}")
+    if s.note:
+        parts.append(s.note)
+    if s.device:
+        parts.append(s.device)
+    if math.isfinite(s.lr):
+        parts.append(f"lr {s.lr:g}")
+    for key, value in s.metrics.items():
+        if math.isfinite(value):
+            parts.append(f"{key.replace('_', ' ')} {value:.3f}")
+    return " │ ".join(parts)
+
+
+class StatusLine(Vertical):
+    """A text line (plain, never markup: "[paused]" must not vanish) over a progress bar."""
+
+    DEFAULT_CSS = """
+    StatusLine {
+        height: 2;
+        width: 1fr;
+    }
+    StatusLine > #status-text {
+        height: 1;
+        width: 1fr;
+        text-wrap: nowrap;
+        text-overflow: ellipsis;
+    }
+    StatusLine > Horizontal {
+        height: 1;
+    }
+    StatusLine ProgressBar {
+        width: 1fr;
+    }
+    StatusLine Bar {
+        width: 1fr;
+    }
+    """
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.text = ""
+        self._progress: tuple[int, int] = (-1, -1)
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="status-text", markup=False)
+        with Horizontal():
+            # a total from the start: an indeterminate bar animates at 15 Hz (CPU and SSH bytes)
+            yield ProgressBar(total=1, show_eta=False, id="progress")
+
+    def show(self, status: RunStatus) -> bool:
+        """Update what changed; True if anything did."""
+        changed = False
+        text = status_text(status)
+        if text != self.text:
+            self.text = text
+            self.query_one("#status-text", Static).update(text)
+            changed = True
+        progress = (status.epoch, max(1, status.total))
+        if progress != self._progress:
+            self._progress = progress
+            self.query_one("#progress", ProgressBar).update(total=progress[1], progress=progress[0])
+            changed = True
+        return changed

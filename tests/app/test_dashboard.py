@@ -1,0 +1,281 @@
+"""The real dashboard with the real trainer, driven by keys under `App.run_test()`."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from dashboard_helpers import SIZE, has_braille, lecture, press, screen_text, settle, wait_for
+from textual.widgets import Input, Select
+
+from nntui.engine.trainer import Trainer
+from nntui.ui.app import create_app
+from nntui.ui.screens.confirm_reset import ConfirmReset
+from nntui.ui.screens.help import HelpScreen
+from nntui.ui.widgets.too_small import TooSmall
+
+
+async def test_lecture_trains_loss_plot_fills_and_shown_loss_falls() -> None:
+    app = create_app(lecture())
+    async with app.run_test(size=SIZE):
+        assert app.host.generation == 0, "nothing trains before the user asks"
+        await press(app, "space")
+        await wait_for(lambda: app.loss_plot.point_count > 0 and app.status.loss == app.status.loss, "first points")
+        first = app.status.loss
+        await wait_for(lambda: app.status.loss < first * 0.5, f"the shown loss to fall below half of {first:.4g}")
+        await wait_for(lambda: has_braille(app.loss_plot.rendered_text()), "the loss curve drawn")
+        await wait_for(lambda: app.fit_plot.fit is not None and "fit at epoch" in app.fit_plot.rendered_text(),
+                       "the fit plot drawn")
+        text = screen_text(app)
+        assert "RUNNING" in text and "steps/s" in text
+        assert app.loss_plot.error is None and app.fit_plot.error is None
+        await press(app, "q")
+        await wait_for(lambda: not app.is_running, "the app to exit")
+
+
+async def test_pause_resume_and_one_epoch_step() -> None:
+    app = create_app(lecture())
+    async with app.run_test(size=SIZE):
+        await press(app, "space")
+        await wait_for(lambda: app.status.epoch > 50, "training to get going")
+        await press(app, "space")
+        assert app.status.state == "paused"
+        paused_at = await settle(app)
+        assert app.host.paused
+        await press(app, "n")
+        await wait_for(lambda: app.status.epoch == paused_at + 1, f"one epoch after {paused_at}")
+        assert await settle(app) == paused_at + 1, "a step is exactly one epoch"
+        await press(app, "full_stop")
+        await wait_for(lambda: app.status.epoch == paused_at + 2, "'.' steps one epoch too")
+        await press(app, "space")
+        await wait_for(lambda: app.status.epoch > paused_at + 100, "training to resume")
+        assert app.status.state == "running"
+
+
+async def test_reset_restarts_from_epoch_zero_with_the_same_initial_weights() -> None:
+    app = create_app(lecture())
+    async with app.run_test(size=SIZE):
+        await press(app, "n")  # idle: starts a paused run and steps one epoch
+        await wait_for(lambda: app.status.epoch == 1 and app.loss_plot.point_count == 1, "epoch 1")
+        first_loss = app.status.loss
+        await press(app, "space")
+        await wait_for(lambda: app.status.epoch > 100, "more training")
+        await press(app, "r")
+        await wait_for(lambda: app.host.generation == 2 and app.status.state == "paused", "a reset, paused run")
+        assert app.status.epoch == 0 and app.loss_plot.point_count == 0
+        await press(app, "n")
+        await wait_for(lambda: app.status.epoch == 1 and app.loss_plot.point_count == 1, "epoch 1 again")
+        assert app.status.loss == first_loss, "same seed, same initial weights, same first loss"
+
+
+async def test_new_learning_rate_applies_mid_run_and_is_marked_on_the_loss_plot() -> None:
+    app = create_app(lecture())
+    async with app.run_test(size=SIZE):
+        await press(app, "space")
+        await wait_for(lambda: app.status.epoch > 200, "training")
+        lr_input = app.panel.query_one("#lr", Input)
+        lr_input.focus()
+        lr_input.value = "0.0005"
+        await press(app, "enter")
+        await wait_for(lambda: app.loss_plot.markers, "a learning-rate marker")
+        marker = app.loss_plot.markers[0]
+        assert marker.label == "lr 0.0005" and marker.epoch > 200
+        await wait_for(lambda: app.status.lr == 0.0005, "the new lr in the status line")
+        await wait_for(lambda: "lr 0.0005" in app.loss_plot.rendered_text(), "the marker's label drawn")
+        assert not isinstance(app.screen, ConfirmReset), "a learning rate is live: no reset question"
+        assert app.host.generation == 1 and app.status.state == "running"
+
+
+async def test_invalid_layer_size_is_marked_and_start_refused() -> None:
+    app = create_app(lecture())
+    async with app.run_test(size=SIZE) as pilot:
+        hidden = app.panel.query_one("#hidden", Input)
+        hidden.focus()
+        hidden.value = "10,x"
+        await pilot.pause()
+        assert hidden.has_class("-invalid")
+        error = app.panel.query_one("#err-hidden")
+        assert error.display and "hidden" in str(error.render()) and "whole numbers" in str(error.render())
+        await press(app, "escape")
+        assert app.focused is None
+        await press(app, "space")
+        await pilot.pause()
+        assert app.host.generation == 0, "no run may start with an invalid field"
+        assert "fix hidden" in app.status.note
+        # a cross-field rule, by the engine: two activations for one layer
+        hidden.value = "10"
+        await pilot.pause()
+        activation = app.panel.query_one("#activation", Input)
+        assert not hidden.has_class("-invalid") and activation.has_class("-invalid")
+        activation.value = "relu"
+        await pilot.pause()
+        assert not activation.has_class("-invalid")
+        app.screen.set_focus(None)
+        await press(app, "space")
+        await wait_for(lambda: app.host.generation == 1 and app.status.epoch > 0, "a run once it is fixed")
+
+
+async def test_typing_in_a_field_is_not_taken_by_the_keys() -> None:
+    app = create_app(lecture())
+    async with app.run_test(size=SIZE) as pilot:
+        seed = app.panel.query_one("#seed", Input)
+        seed.focus()
+        seed.value = ""
+        await pilot.press("1", "2", "space", "r", "q")
+        assert seed.value == "12 rq"
+        assert app.host.generation == 0 and app.is_running
+        seed.value = "12"
+        await pilot.press("escape", "space")
+        await wait_for(lambda: app.host.generation == 1, "space starts once the field is left")
+
+
+async def test_architecture_change_mid_run_asks_to_reset() -> None:
+    app = create_app(lecture())
+    async with app.run_test(size=SIZE):
+        await press(app, "space")
+        await wait_for(lambda: app.status.epoch > 50, "training")
+        hidden = app.panel.query_one("#hidden", Input)
+        hidden.focus()
+        hidden.value = "16,16"
+        await press(app, "enter")
+        await wait_for(lambda: isinstance(app.screen, ConfirmReset), "the reset question")
+        await press(app, "k")
+        await wait_for(lambda: not isinstance(app.screen, ConfirmReset), "the question answered")
+        assert app.host.generation == 1 and app.status.state == "running", "Keep: the run goes on"
+        assert "reset" in app.status.note
+        await press(app, "r")
+        await wait_for(lambda: app.host.generation == 2 and app.status.state == "paused", "reset to the new config")
+        assert app.run_config is not None and app.run_config.hidden == (16, 16)
+
+
+async def test_choosing_a_preset_fills_the_fields() -> None:
+    app = create_app(lecture())
+    async with app.run_test(size=SIZE) as pilot:
+        app.panel.query_one("#preset", Select).value = "sine"
+        await pilot.pause()
+        values = {f: app.panel.query_one(f"#{f}", Input).value for f in ("hidden", "activation", "lr", "epochs")}
+        assert values == {"hidden": "32,32", "activation": "tanh", "lr": "0.01", "epochs": "2000"}
+        assert app.panel.query_one("#optimizer", Select).value == "adam"
+        assert app.panel.query_one("#loss", Select).value == "mse"
+        assert app.panel.build_config().dataset == "sine"
+
+
+async def test_quit_during_training_exits_within_a_second() -> None:
+    app = create_app(lecture())
+    async with app.run_test(size=SIZE):
+        await press(app, "space")
+        await wait_for(lambda: app.status.epoch > 100, "training")
+        assert app.host.alive
+        started = time.monotonic()
+        await press(app, "q")
+        await wait_for(lambda: not app.is_running, "the app to exit", timeout=5)
+        took = time.monotonic() - started
+        assert took < 1.5, f"quit took {took:.2f}s"
+        assert app.host.join(timeout=1.0) and not app.host.alive, "the trainer thread returned"
+    assert not [t for t in threading.enumerate() if t.name.startswith("trainer")]
+
+
+class _FailingTrainer(Trainer):
+    """A real Trainer with a fault injected after a few chunks: the worker raises mid-run."""
+
+    def _read_back(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        if self.epoch > 20:
+            raise RuntimeError("injected fault in the training loop")
+        return super()._read_back(*args, **kwargs)
+
+
+async def test_worker_exception_shows_error_panel_and_the_app_can_train_again() -> None:
+    app = create_app(lecture())
+    async with app.run_test(size=SIZE):
+        app.host.trainer_factory = _FailingTrainer
+        await press(app, "space")
+        await wait_for(lambda: app.error_panel.shown, "the error panel")
+        assert "injected fault" in app.error_panel.message
+        assert "RuntimeError" in app.error_panel.detail and "Traceback" in app.error_panel.detail
+        assert app.status.state == "failed" and app.is_running
+        await wait_for(lambda: "Training failed" in screen_text(app), "the error on screen")
+        app.host.trainer_factory = None  # the engine's own Trainer again
+        await press(app, "escape")
+        assert not app.error_panel.shown
+        await press(app, "space")
+        await wait_for(lambda: app.status.epoch > 100 and app.status.state == "running", "training again")
+        assert not app.error_panel.shown
+
+
+async def test_diverging_run_pauses_with_the_epoch_and_a_suggestion() -> None:
+    app = create_app(lecture(loss="mse", lr=0.5))
+    async with app.run_test(size=SIZE):
+        await press(app, "space")
+        await wait_for(lambda: app.status.state == "diverged", "the divergence pause")
+        assert app.host.paused and app.host.active
+        text = app.notice.text
+        assert "epoch" in text and "Try" in text and "learning rate" in text
+        await wait_for(lambda: "Diverged" in screen_text(app), "the divergence notice on screen")
+        # the user lowers the learning rate and resets (one step at lr 0.5 already blew the weights up)
+        lr_input = app.panel.query_one("#lr", Input)
+        lr_input.focus()
+        lr_input.value = "1e-05"  # mse on the raw quadratic (targets up to ~1900) needs a small step
+        await press(app, "enter", "r")
+        await wait_for(lambda: app.host.generation == 2 and app.status.state == "paused", "a reset run")
+        assert not app.notice.shown
+        await press(app, "space")
+        await wait_for(lambda: app.status.epoch > 300, "training on")
+        assert app.status.state == "running" and app.status.lr == 1e-05
+
+
+async def test_too_small_terminal_says_how_big_and_recovers_on_resize() -> None:
+    app = create_app(lecture())
+    async with app.run_test(size=(60, 20)) as pilot:
+        note = app.query_one(TooSmall)
+        assert note.display and not app.query_one("#dashboard").display
+        await wait_for(lambda: "enlarge to at least 80×24" in screen_text(app), "the size message")
+        await pilot.resize_terminal(*SIZE)
+        await wait_for(lambda: app.query_one("#dashboard").display and not note.display, "the dashboard back")
+        await wait_for(lambda: "press space to train" in screen_text(app), "the plots redrawn")
+
+
+async def test_help_screen_and_command_palette_list_every_action() -> None:
+    app = create_app(lecture())
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        assert "one epoch" in screen_text(app)
+        await pilot.press("escape")
+        assert not isinstance(app.screen, HelpScreen)
+        titles = {c.title for c in app.get_system_commands(app.screen)}
+        for title in ("Start / pause / resume", "Step one epoch", "Reset", "Stop", "Log-scale loss", "Smoothing",
+                      "Save screenshot (SVG)", "Help", "Quit", "Theme"):
+            assert title in titles
+
+
+async def test_log_and_smoothing_toggles_and_screenshot(tmp_path) -> None:
+    app = create_app(lecture())
+    async with app.run_test(size=SIZE):
+        app.screenshot_dir = tmp_path
+        await press(app, "space")
+        await wait_for(lambda: app.loss_plot.point_count > 500 and "(log)" in app.loss_plot.rendered_text(), "points")
+        await press(app, "l")
+        await wait_for(lambda: "(log)" not in app.loss_plot.rendered_text(), "a linear axis")
+        await press(app, "m")
+        await wait_for(lambda: "smoothed" in app.loss_plot.rendered_text(), "smoothing on")
+        await press(app, "l")
+        await wait_for(lambda: "(log) · smoothed" in app.loss_plot.rendered_text(), "log again, still smoothed")
+        assert app.loss_plot.error is None
+        await press(app, "p")
+        await wait_for(lambda: list(tmp_path.glob("*.svg")), "the screenshot file")
+        svg = next(tmp_path.glob("*.svg")).read_text()
+        assert svg.startswith("<svg") and "epoch" in svg
+
+
+async def test_out_writes_the_run_directory(tmp_path) -> None:
+    out = tmp_path / "run"
+    app = create_app(lecture(epochs=300), out=out)
+    async with app.run_test(size=SIZE):
+        await press(app, "space")
+        await wait_for(lambda: app.status.state == "done", "the run to finish")
+        await wait_for(lambda: not app.host.alive, "the worker to return")
+    for name in ("config.toml", "metrics.csv", "summary.json"):
+        assert (out / name).exists(), name
+    rows = (out / "metrics.csv").read_text().splitlines()
+    assert len(rows) == 301 and rows[-1].startswith("300,")
