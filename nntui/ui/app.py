@@ -130,7 +130,7 @@ class NntuiApp(App[int]):
         self.notice = self.query_one(Notice)
         self._check_size()
         self.status_line.show(self.status)
-        self.set_interval(1 / self.ui_hz, self._tick, name="ui-tick")
+        self._ticker = self.set_interval(1 / self.ui_hz, self._tick, name="ui-tick")
         if self.checkpoint is not None:
             checkpoint, self.checkpoint = self.checkpoint, None
             self._start_run(self.config, paused=True, resume=checkpoint)
@@ -147,6 +147,8 @@ class NntuiApp(App[int]):
     # -- the timer: drain, apply, redraw what changed ----------------------------------------------
 
     def _tick(self) -> None:
+        if not self.is_running:
+            return
         drained = self.host.mailbox.drain()
         if drained is not None:
             self._apply(drained)
@@ -217,6 +219,7 @@ class NntuiApp(App[int]):
             elif isinstance(fin, RunFinished):
                 s.state = fin.reason if fin.reason in ("done", "stopped", "diverged") else "stopped"
                 s.epoch = fin.epoch
+                s.steps_per_s = fin.steps_per_s  # the run's overall rate, not the last chunk's
                 if math.isfinite(fin.final_loss):
                     s.loss = fin.final_loss
                 if math.isfinite(fin.best_loss):
@@ -242,7 +245,7 @@ class NntuiApp(App[int]):
         if not plot.stale:
             return
         if training:
-            recent = list(plot.frame_ms)[-5:]
+            recent = list(plot.frame_cpu_ms)[-5:]
             cost_s = (sorted(recent)[len(recent) // 2] / 1000) if recent else 0.0
             wait = max(period * 0.9, cost_s / budget)
             if now - plot.last_build < wait:
@@ -353,6 +356,7 @@ class NntuiApp(App[int]):
 
     async def action_quit(self) -> None:
         """Stop the trainer (it checks for commands every step), wait up to a second, exit."""
+        self._ticker.stop()  # nothing to draw any more; and no tick while the widgets go away
         stopped = await self.host.shutdown(timeout=1.0)
         if not stopped:
             self.log.warning("the trainer did not return within 1 s; exiting anyway")
@@ -364,6 +368,7 @@ class NntuiApp(App[int]):
         The thread pool behind thread workers is joined when the event loop closes, so a
         trainer left paused would keep the process alive (Textual issue 3966).
         """
+        self._ticker.stop()
         await self.host.shutdown(timeout=1.0)
 
     # -- messages from the widgets ------------------------------------------------------------------
@@ -454,11 +459,13 @@ class NntuiApp(App[int]):
         out: dict[str, dict[str, float]] = {}
         for name, plot in (("loss", self.loss_plot), ("fit", self.fit_plot)):
             ms = sorted(plot.frame_ms)
+            cpu = sorted(plot.frame_cpu_ms)
             if ms:
                 out[name] = {
                     "n": float(len(ms)),
                     "median_ms": ms[len(ms) // 2],
                     "p95_ms": ms[min(len(ms) - 1, int(len(ms) * 0.95))],
+                    "median_cpu_ms": cpu[len(cpu) // 2],
                 }
         return out
 

@@ -141,9 +141,9 @@ async def test_architecture_change_mid_run_asks_to_reset() -> None:
         await press(app, "enter")
         await wait_for(lambda: isinstance(app.screen, ConfirmReset), "the reset question")
         await press(app, "k")
-        await wait_for(lambda: not isinstance(app.screen, ConfirmReset), "the question answered")
+        await wait_for(lambda: "reset" in app.status.note, "the question answered: Keep")
+        assert not isinstance(app.screen, ConfirmReset)
         assert app.host.generation == 1 and app.status.state == "running", "Keep: the run goes on"
-        assert "reset" in app.status.note
         await press(app, "r")
         await wait_for(lambda: app.host.generation == 2 and app.status.state == "paused", "reset to the new config")
         assert app.run_config is not None and app.run_config.hidden == (16, 16)

@@ -53,6 +53,8 @@ class PlotPanel(PlotextPlot):
         """Data changed since the last build: the app redraws stale plots on its timer."""
         self.frame_ms: deque[float] = deque(maxlen=512)
         """Wall time of recent builds (plotext + strips), for the benchmark and the report."""
+        self.frame_cpu_ms: deque[float] = deque(maxlen=512)
+        """CPU time of the same builds: wall time also counts waiting for the trainer's lock."""
         self.last_build = 0.0
         """time.monotonic() of the last build."""
         self.error: str | None = None
@@ -116,6 +118,7 @@ class PlotPanel(PlotextPlot):
 
     def _build(self, width: int, height: int) -> list[Strip]:
         started = time.perf_counter()
+        cpu_started = time.thread_time()
         self.last_build = time.monotonic()
         try:
             message = self.placeholder()
@@ -132,6 +135,7 @@ class PlotPanel(PlotextPlot):
             self.log.error(f"{type(self).__name__} failed to draw: {self.error}")
             strips = self._message_strips(f"plot error: {self.error}", width, height)
         self.frame_ms.append((time.perf_counter() - started) * 1000)
+        self.frame_cpu_ms.append((time.thread_time() - cpu_started) * 1000)
         return strips
 
     def _plot_strips(self, width: int, height: int) -> list[Strip]:
