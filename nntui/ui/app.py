@@ -24,7 +24,7 @@ from textual.widgets import Footer
 from nntui.engine.config import TrainConfig, config_summary
 from nntui.engine.errors import ConfigError, NntuiError
 from nntui.engine.events import LearningRateChanged, RunFailed, RunFinished, StateChanged, Warned
-from nntui.ui.host import ThreadHost
+from nntui.ui.host import RunHost, ThreadHost
 from nntui.ui.mailbox import Drained
 from nntui.ui.screens.confirm_reset import ConfirmReset
 from nntui.ui.screens.help import HelpScreen
@@ -52,6 +52,24 @@ redrawn every 100/250/500 ms let training run at 0.39/0.65/0.84 of the bare loop
 whose last builds took t seconds waits at least t / budget before the next one, so the
 dashboard keeps ≥ 0.95 of headless speed on a slow machine too, at a lower frame rate.
 """
+
+
+HOSTS = ("thread", "process")
+"""thread: a Textual thread worker in this process; process: the trainer in a warm child
+process (nntui/ui/process_host.py, being written alongside), no interpreter lock shared
+with the UI."""
+
+
+def make_host(app: App[Any], kind: str | None, out: str | Path | None) -> RunHost:
+    """The host named by `kind`, else by the NNTUI_HOST variable, else the thread host."""
+    kind = kind or os.environ.get("NNTUI_HOST") or "thread"
+    if kind == "thread":
+        return ThreadHost(app, out=out)
+    if kind == "process":
+        from nntui.ui.process_host import ProcessHost
+
+        return ProcessHost(app, out=out)
+    raise ValueError(f"unknown host {kind!r}; choose one of: {', '.join(HOSTS)}")
 
 
 def default_ui_hz(environ: dict[str, str] | None = None) -> float:
@@ -91,14 +109,15 @@ class NntuiApp(App[int]):
         out: str | Path | None = None,
         ui_hz: float | None = None,
         checkpoint: Checkpoint | None = None,
+        host: str | None = None,
     ) -> None:
         super().__init__()
         self.config = config
         self.devices = devices
         self.ui_hz = float(ui_hz) if ui_hz else default_ui_hz()
-        self.host = ThreadHost(self, out=out)
+        self.host: RunHost = make_host(self, host, out)
         self.checkpoint = checkpoint
-        """A run to resume (from --resume); used by the first run only."""
+        """A run to continue (from --resume); used by the first run only."""
         self.status = RunStatus(total=config.epochs, device=self._device_label(config.device))
         self.screenshot_dir = Path.cwd()
         self.run_config: TrainConfig | None = None
@@ -134,9 +153,7 @@ class NntuiApp(App[int]):
         if self.checkpoint is not None:
             checkpoint, self.checkpoint = self.checkpoint, None
             self._start_run(self.config, paused=True, resume=checkpoint)
-            self.notice.show_notice(
-                f"Resumed from epoch {checkpoint.epoch}: press space to continue training.", "info"
-            )
+            self.notice.show_notice(f"Resumed at epoch {checkpoint.epoch}: press space to continue training.", "info")
 
     def _device_label(self, name: str) -> str:
         for d in self.devices:
@@ -488,12 +505,13 @@ def create_app(
     out: str | Path | None = None,
     ui_hz: float | None = None,
     resume: str | Path | None = None,
+    host: str | None = None,
 ) -> NntuiApp:
     """The one way to build the dashboard (the CLI and the tests both use it).
 
-    `resume` is a run directory: its config and checkpoint replace `config`, and the run
-    directory is written to again unless `out` says otherwise. Raises NntuiError for a
-    run directory that cannot be resumed.
+    `resume` is a run directory: its config replaces `config`, its checkpoint is where the
+    first run starts (paused), and the run directory is written to again unless `out` says otherwise.
+    Raises NntuiError for a run directory that cannot be resumed. `host`: see HOSTS.
     """
     from nntui.engine.devices import available_devices
 
@@ -501,10 +519,10 @@ def create_app(
     if resume is not None:
         from nntui.engine.runs import load_checkpoint
 
-        config, checkpoint = load_checkpoint(resume)
+        config, checkpoint = load_checkpoint(resume)  # checked here: a bad directory fails before the UI
         out = out or resume
     devices = [DeviceChoice(d.name, d.label) for d in available_devices()]
-    return NntuiApp(config, devices=devices, out=out, ui_hz=ui_hz, checkpoint=checkpoint)
+    return NntuiApp(config, devices=devices, out=out, ui_hz=ui_hz, checkpoint=checkpoint, host=host)
 
 
 def run_app(

@@ -63,8 +63,14 @@ class RunHost(Protocol):
     def stop(self) -> None: ...
     def set_lr(self, lr: float) -> None: ...
 
+    def mark_finished(self) -> None:
+        """The app saw the run's RunFinished/RunFailed: it no longer counts as active."""
+
     async def shutdown(self, timeout: float = 1.0) -> bool:
         """Stop the run and wait (without blocking the UI) until it returned; True if it did."""
+
+    def join(self, timeout: float) -> bool:
+        """Blocking wait for the trainer after the app has exited; True if it is gone."""
 
 
 @dataclass
