@@ -21,12 +21,16 @@ import queue
 import signal
 import threading
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nntui.engine.config import TrainConfig
 from nntui.engine.events import Event, RunFailed
+
+if TYPE_CHECKING:
+    from nntui.engine.trainer import Checkpoint
 
 READY = "ready"
 EXITED = "exited"
@@ -38,12 +42,14 @@ class StartRun:
     run_id: int
     config: TrainConfig
     out: str | None = None
-    resume: str | None = None
-    """A run directory to continue from (its checkpoint)."""
+    resume: Checkpoint | str | None = None
+    """A checkpoint to continue from, or a run directory holding one."""
     paused: bool = False
     fit_interval: float = 1.0
     chunk_seconds: float = 0.1
     on_diverge: str = "pause"
+    trainer_factory: Callable[..., Any] | None = None
+    """Builds the Trainer (default: the engine's); must be importable in the child."""
 
 
 # ----------------------------------------------------------------------------- child
@@ -119,12 +125,13 @@ def _child_main(conn: Connection) -> None:
 
         sink = None
         try:
-            checkpoint = None
-            if job.resume:
-                _, checkpoint = load_checkpoint(job.resume)
+            checkpoint = job.resume
+            if isinstance(checkpoint, str):
+                _, checkpoint = load_checkpoint(checkpoint)
             if job.out:
                 sink = RunDirSink(job.out, on_error=lambda m: emit(_warned(m)), resume=job.resume is not None)
-            trainer = Trainer(
+            factory = job.trainer_factory or Trainer
+            trainer = factory(
                 job.config,
                 on_diverge=job.on_diverge,
                 fit_interval=job.fit_interval,
