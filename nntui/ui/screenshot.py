@@ -1,0 +1,58 @@
+"""Save an SVG screenshot of the dashboard mid-training (for the README):
+
+    python -m nntui.ui.screenshot assets/dashboard.svg [--preset lecture] [--epochs 3000]
+
+Runs the real app headless at 120×40 with the real trainer, starts training, waits until
+the loss has fallen for a while (the plots then show a curve and a bent fit), and saves
+what the screen shows with Textual's own `save_screenshot`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import time
+from dataclasses import replace
+from pathlib import Path
+
+
+async def take(path: Path, preset_name: str, epochs: int, size: tuple[int, int]) -> None:
+    from nntui.engine.config import preset
+    from nntui.ui.app import create_app
+
+    config = replace(preset(preset_name), epochs=10 * epochs)  # still running when the picture is taken
+    app = create_app(config)
+    async with app.run_test(size=size) as pilot:
+        await pilot.pause()
+        app.action_toggle_run()
+        deadline = time.monotonic() + 120
+        # the fit snapshot comes about once a second: wait for one taken after `epochs` too
+        while app.status.epoch < epochs or app.fit_plot.fit is None or app.fit_plot.fit.epoch < epochs:
+            if time.monotonic() > deadline:
+                raise SystemExit(f"training did not reach epoch {epochs} within 2 minutes")
+            await asyncio.sleep(0.1)
+        app.loss_plot.redraw()
+        app.fit_plot.redraw()
+        await asyncio.sleep(0.5)  # one more tick: status line and plots current
+        app.save_screenshot(filename=path.name, path=str(path.parent))
+        await app.host.shutdown(timeout=1.0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("path", type=Path, help="where to write the SVG")
+    parser.add_argument("--preset", default="lecture")
+    parser.add_argument("--epochs", type=int, default=3000, help="take the picture after this many epochs")
+    parser.add_argument("--size", default="120x40", help="terminal size, WxH")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    width, height = (int(v) for v in args.size.lower().split("x"))
+    args.path.parent.mkdir(parents=True, exist_ok=True)
+    asyncio.run(take(args.path, args.preset, args.epochs, (width, height)))
+    print(f"saved {args.path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
