@@ -279,3 +279,15 @@ async def test_out_writes_the_run_directory(tmp_path) -> None:
         assert (out / name).exists(), name
     rows = (out / "metrics.csv").read_text().splitlines()
     assert len(rows) == 301 and rows[-1].startswith("300,")
+
+
+async def test_no_color_dashboard_trains_and_draws(monkeypatch) -> None:
+    monkeypatch.setenv("NO_COLOR", "1")
+    app = create_app(lecture())
+    async with app.run_test(size=SIZE):
+        assert app.no_color
+        await press(app, "space")
+        await wait_for(lambda: has_braille(app.loss_plot.rendered_text()) and app.fit_plot.fit is not None,
+                       "plots drawn without colour")
+        await wait_for(lambda: "fit at epoch" in screen_text(app), "the fit on screen")
+        assert app.loss_plot.error is None and app.fit_plot.error is None

@@ -169,3 +169,19 @@ def test_log_ticks_are_labelled_in_loss_units() -> None:
     _, narrow_labels = log_ticks(0.0, 1.0, 8)
     assert narrow_labels == ["1", "2", "5", "10"]
     assert format_loss(0.5) == "0.5" and format_loss(12000) == "1.2e4"
+
+
+async def test_no_color_plots_tell_series_apart_by_shape(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NO_COLOR", "1")
+    started, fit = run_events(replace(preset("sine"), epochs=20))
+    plot = FitPlot(id="plot")
+    app = PlotApp(plot)
+    async with app.run_test(size=(100, 24)) as pilot:
+        assert app.no_color and plot.palette.no_color
+        plot.set_run(started)
+        plot.set_fit(fit)
+        text = await build(app, pilot)
+        assert plot.error is None
+        assert "•" in text and "x" in text, "train and test points in different shapes"
+        styles = {seg.style for strip in plot._strips or [] for seg in strip if seg.style and seg.style.color}
+        assert not styles, "no colours under NO_COLOR"

@@ -28,6 +28,8 @@ from textual_plotext import PlotextPlot
 
 from nntui.ui.palette import Palette, palette_for
 
+_PLAIN = Style()
+"""Every segment gets a style: Textual's NO_COLOR filter reads `segment.style.color`."""
 MIN_PLOT_WIDTH = 24
 MIN_PLOT_HEIGHT = 6
 
@@ -114,7 +116,7 @@ class PlotPanel(PlotextPlot):
             self._strips_size = (width, height)
         if 0 <= y < len(self._strips):
             return self._strips[y]
-        return Strip.blank(width)
+        return Strip.blank(width, _PLAIN)
 
     def _build(self, width: int, height: int) -> list[Strip]:
         started = time.perf_counter()
@@ -172,10 +174,10 @@ class PlotPanel(PlotextPlot):
                     start, key = c, k
             if cols:
                 segments.append(Segment("".join(markers[start:cols]), style_for(key)))
-            strips.append(Strip(segments).adjust_cell_length(width))
+            strips.append(Strip(segments).adjust_cell_length(width, _PLAIN))
         strips = strips[:height]
         while len(strips) < height:
-            strips.append(Strip.blank(width))
+            strips.append(Strip.blank(width, _PLAIN))
         return strips
 
     def _style_for(self, key: tuple[Any, Any, Any] | None) -> Style:
@@ -195,13 +197,13 @@ class PlotPanel(PlotextPlot):
 
     def _message_strips(self, message: str, width: int, height: int) -> list[Strip]:
         """A message centred in the plot area (no plotext involved)."""
-        strips = [Strip.blank(width) for _ in range(height)]
+        strips = [Strip.blank(width, _PLAIN) for _ in range(height)]
         if height and width:
             lines = _wrap(message, max(1, width - 2))[:height]
             top = max(0, (height - len(lines)) // 2)
             for i, line in enumerate(lines):
                 pad = max(0, (width - len(line)) // 2)
-                strips[top + i] = Strip([Segment(" " * pad + line)]).adjust_cell_length(width)
+                strips[top + i] = Strip([Segment(" " * pad + line, _PLAIN)]).adjust_cell_length(width, _PLAIN)
         return strips
 
 
