@@ -216,7 +216,9 @@ async def test_diverging_run_pauses_with_the_epoch_and_a_suggestion() -> None:
         lr_input = app.panel.query_one("#lr", Input)
         lr_input.focus()
         lr_input.value = "1e-05"  # mse on the raw quadratic (targets up to ~1900) needs a small step
-        await press(app, "enter", "r")
+        await press(app, "enter")
+        await wait_for(lambda: app.focused is None, "Enter to apply and leave the field")
+        await press(app, "r")
         await wait_for(lambda: app.host.generation == 2 and app.status.state == "paused", "a reset run")
         assert not app.notice.shown
         await press(app, "space")

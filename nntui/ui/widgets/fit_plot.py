@@ -37,7 +37,6 @@ class FitPlot(PlotPanel):
         self.started: RunStarted | None = None
         self.fit: FitUpdated | None = None
         self.waiting = "the model's fit appears here"
-        self._limits: tuple[float, float, float, float] | None = None
 
     # -- data ------------------------------------------------------------------------------
 
@@ -65,7 +64,6 @@ class FitPlot(PlotPanel):
     def draw(self, plt: Any, width: int, height: int, palette: Palette) -> None:
         fit = self.fit
         assert fit is not None
-        self._limits = None
         if fit.kind == "curve":
             self._draw_curve(plt, fit, palette)
         elif fit.kind == "boundary":
@@ -97,25 +95,17 @@ class FitPlot(PlotPanel):
         plt.title(f"fit at epoch {fit.epoch}: {y_name} against {x_name}")
         for test in (False, True):
             x, y = self._points(test)
-            ok = np.isfinite(x[:, 0]) & np.isfinite(y[:, 0]) if len(x) else np.zeros(0, bool)
-            if ok.any():
-                plt.scatter(
-                    x[ok, 0].tolist(), y[ok, 0].tolist(),
-                    marker="x" if test else "dot",
-                    color=palette.test if test else palette.data,
-                    label="test data" if test else "data",
-                )
+            if len(x):
+                self.points(plt, x[:, 0], y[:, 0], palette.test if test else palette.data, "x" if test else "•",
+                            label="test data" if test else "data")
         gx = np.asarray(fit.x, dtype=np.float64)
         if fit.true_y is not None:
-            ty = np.asarray(fit.true_y, dtype=np.float64).reshape(-1)
-            ok = np.isfinite(ty)
-            if ok.any():
-                plt.plot(gx[ok].tolist(), ty[ok].tolist(), marker="braille", color=palette.truth, label="true")
+            self.line(plt, gx, np.asarray(fit.true_y, dtype=np.float64).reshape(-1), palette.truth, label="true")
         py = np.asarray(fit.y, dtype=np.float64).reshape(-1)
-        ok = np.isfinite(py)
-        if ok.any():
-            plt.plot(gx[ok].tolist(), py[ok].tolist(), marker="braille" if palette.colored else "hd",
-                     color=palette.prediction, label="model")
+        if palette.no_color:
+            self.points(plt, gx, py, palette.prediction, "▪", label="model")  # not braille like "true"
+        else:
+            self.line(plt, gx, py, palette.prediction, label="model")
 
     def _draw_scatter(self, plt: Any, fit: FitUpdated, palette: Palette) -> None:
         _, y_name = self._names()
@@ -130,8 +120,9 @@ class FitPlot(PlotPanel):
         hi = float(max(actual.max(), pred.max()))
         if hi <= lo:
             hi = lo + 1
-        plt.plot([lo, hi], [lo, hi], marker="braille", color=palette.truth, label="y = x")
-        plt.scatter(actual.tolist(), pred.tolist(), marker="dot", color=palette.prediction, label="points")
+        self.limits(plt, lo, hi, lo, hi)
+        self.line(plt, np.array([lo, hi]), np.array([lo, hi]), palette.truth, label="y = x")
+        self.points(plt, actual, pred, palette.prediction, "•", label="points")
         plt.xlabel("actual")
         plt.ylabel("predicted")
 
@@ -141,11 +132,8 @@ class FitPlot(PlotPanel):
         gy = np.asarray(fit.y, dtype=np.float64)
         if not len(gx) or not len(gy):
             return
-        x_lo, x_hi, y_lo, y_hi = float(gx[0]), float(gx[-1]), float(gy[0]), float(gy[-1])
-        plt.xlim(x_lo, x_hi)
-        plt.ylim(y_lo, y_hi)
-        self._limits = (x_lo, x_hi, y_lo, y_hi)
-        markers = ("dot", "x")
+        self.limits(plt, float(gx[0]), float(gx[-1]), float(gy[0]), float(gy[-1]))
+        markers = ("•", "x")
         for test in (False, True):
             x, y = self._points(test)
             if not len(x) or x.shape[1] < 2:
@@ -154,10 +142,7 @@ class FitPlot(PlotPanel):
             for k in np.unique(classes):
                 sel = classes == k
                 color = palette.classes[int(k) % len(palette.classes)]
-                plt.scatter(
-                    x[sel, 0].tolist(), x[sel, 1].tolist(), marker=markers[test], color=color,
-                    label=f"class {k}" if not test else None,
-                )
+                self.points(plt, x[sel, 0], x[sel, 1], color, markers[test], label=None if test else f"class {k}")
 
     def decorate(self, matrix: Any, palette: Palette) -> None:
         """Boundary plots: tint each empty canvas cell by the model's class-1 probability there."""

@@ -132,18 +132,16 @@ class LossPlot(PlotPanel):
             lo, hi = lo - 0.5, hi + 0.5
         x_lo = min(float(x.min()) for x, _ in data.values())
         x_hi = max(float(x.max()) for x, _ in data.values())
-        if x_hi <= x_lo:
-            x_hi = x_lo + 1
-        plt.xlim(x_lo, x_hi)
-        plt.ylim(lo, hi)
-        # markers never plotted as points: under NO_COLOR the shapes tell series apart
+        self.limits(plt, x_lo, max(x_hi, x_lo + 1), lo, hi)
         if "train" in data:
-            x, y = data["train"]
-            plt.plot(x.tolist(), y.tolist(), marker="braille", color=palette.train, label="train")
+            self.line(plt, *data["train"], palette.train, label="train")
         if "test" in data:
+            # under NO_COLOR the shapes tell the series apart: dots for test
             x, y = data["test"]
-            plt.plot(x.tolist(), y.tolist(), marker="dot" if palette.no_color else "braille", color=palette.test,
-                     label="test")
+            if palette.no_color:
+                self.points(plt, x, y, palette.test, "•", label="test")
+            else:
+                self.line(plt, x, y, palette.test, label="test")
         for m in self.markers:
             if x_lo <= m.epoch <= x_hi:
                 plt.vertical_line(m.epoch, color=palette.marker)
