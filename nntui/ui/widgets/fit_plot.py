@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from nntui.engine.events import FitUpdated, RunStarted
-from nntui.ui.palette import Palette, blend
+from nntui.ui.palette import Palette
 from nntui.ui.widgets.plot_panel import PlotPanel
 
 MAX_DATA_POINTS = 300
@@ -159,20 +159,36 @@ class FitPlot(PlotPanel):
         gi = np.clip(np.rint(np.linspace(0, grid.shape[0] - 1, len(rows))).astype(int), 0, grid.shape[0] - 1)
         gj = np.clip(np.rint(np.linspace(0, grid.shape[1] - 1, len(cols))).astype(int), 0, grid.shape[1] - 1)
         values = grid[np.ix_(gi, gj)]
-        space = " "
-        for ri, r in enumerate(rows):
-            marker_row, bg_row = matrix.marker[r], matrix.background[r]
-            for ci, c in enumerate(cols):
-                v = values[ri, ci]
-                if not np.isfinite(v):
-                    continue
-                if palette.colored and palette.background is not None:
-                    if multi:
-                        cls = palette.classes[int(v) % len(palette.classes)]
-                        bg_row[c] = blend(palette.background, cls, HEAT_STRENGTH * 0.6)  # type: ignore[arg-type]
-                    else:
-                        target = palette.classes[1] if v >= 0.5 else palette.classes[0]
-                        strength = HEAT_STRENGTH * min(1.0, abs(v - 0.5) * 2)
-                        bg_row[c] = blend(palette.background, target, strength)  # type: ignore[arg-type]
-                elif marker_row[c] == space and (v >= 0.5 if not multi else int(v) % 2 == 1):
-                    marker_row[c] = "·"  # NO_COLOR: dots mark the class-1 region
+        finite = np.isfinite(values)
+        if palette.colored and palette.background is not None:
+            bg = np.asarray(palette.background, dtype=np.float64)
+            if multi:
+                k = np.where(finite, values, 0).astype(np.int64) % len(palette.classes)
+                targets = np.asarray([_rgb_or(c, bg) for c in palette.classes], dtype=np.float64)[k]
+                strength = np.full(values.shape, HEAT_STRENGTH * 0.6)
+            else:
+                c0 = _rgb_or(palette.classes[0], bg)
+                c1 = _rgb_or(palette.classes[1], bg)
+                targets = np.where((values >= 0.5)[..., None], np.asarray(c1, float), np.asarray(c0, float))
+                strength = HEAT_STRENGTH * np.clip(np.abs(np.nan_to_num(values, nan=0.5) - 0.5) * 2, 0, 1)
+            # a few distinct shades are enough, and keep the per-colour style cache small
+            strength = np.round(strength * 8) / 8
+            rgb = np.rint(bg + (targets - bg) * strength[..., None]).astype(np.int64)
+            for ri, r in enumerate(rows):
+                bg_row = matrix.background[r]
+                for ci in np.flatnonzero(finite[ri]).tolist():
+                    bg_row[cols[ci]] = tuple(rgb[ri, ci].tolist())
+        else:
+            space = " "
+            mark = finite & ((values >= 0.5) if not multi else (np.nan_to_num(values).astype(np.int64) % 2 == 1))
+            for ri, r in enumerate(rows):
+                marker_row = matrix.marker[r]
+                for ci in np.flatnonzero(mark[ri]).tolist():
+                    if marker_row[cols[ci]] == space:
+                        marker_row[cols[ci]] = "·"  # NO_COLOR: dots mark the class-1 region
+
+
+def _rgb_or(color: object, fallback: np.ndarray) -> tuple[float, float, float]:
+    if isinstance(color, tuple) and len(color) == 3:
+        return (float(color[0]), float(color[1]), float(color[2]))
+    return (float(fallback[0]), float(fallback[1]), float(fallback[2]))
