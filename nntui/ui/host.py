@@ -92,6 +92,9 @@ class ThreadHost:
     killed, but the trainer checks `control.pending` every step, so stop returns quickly.
     """
 
+    shares_interpreter = True
+    """The trainer runs in this interpreter: UI work slows it (the app rations its redraws)."""
+
     def __init__(self, app: App[Any], *, out: str | Path | None = None) -> None:
         self.app = app
         self.out = Path(out) if out else None
