@@ -162,7 +162,16 @@ class NntuiApp(App[int]):
         if self.checkpoint is not None:
             checkpoint, self.checkpoint = self.checkpoint, None
             self._start_run(self.config, paused=True, resume=checkpoint)
-            self.notice.show_notice(f"Resumed at epoch {checkpoint.epoch}: press space to continue training.", "info")
+            if checkpoint.epoch >= self.config.epochs:
+                self.notice.show_notice(
+                    f"Resumed at epoch {checkpoint.epoch}: this run had already finished its {self.config.epochs} "
+                    "epochs (start again with more epochs: nntui --resume only continues unfinished runs).",
+                    "info",
+                )
+            else:
+                self.notice.show_notice(
+                    f"Resumed at epoch {checkpoint.epoch}: press space to continue training.", "info"
+                )
 
     def _device_label(self, name: str) -> str:
         for d in self.devices:

@@ -293,3 +293,41 @@ async def test_no_color_dashboard_trains_and_draws(monkeypatch) -> None:
                        "plots drawn without colour")
         await wait_for(lambda: "fit at epoch" in screen_text(app), "the fit on screen")
         assert app.loss_plot.error is None and app.fit_plot.error is None
+
+
+async def test_resume_starts_paused_at_the_checkpoint_and_trains_on(tmp_path) -> None:
+    run_dir = tmp_path / "run"
+    first = create_app(lecture(epochs=100_000), out=run_dir)
+    async with first.run_test(size=SIZE):
+        await press(first, "space")
+        await wait_for(lambda: first.status.epoch > 300, "some training to save")
+        await press(first, "q")  # stopping writes the checkpoint
+        await wait_for(lambda: not first.is_running, "the first app to exit")
+    app = create_app(lecture(), resume=run_dir)
+    saved = app.checkpoint.epoch if app.checkpoint else 0
+    assert saved > 300
+    async with app.run_test(size=SIZE):
+        await wait_for(lambda: app.status.state == "paused" and app.status.epoch == saved, "the resumed run, paused")
+        assert f"Resumed at epoch {saved}" in app.notice.text
+        assert app.panel.query_one("#epochs", Input).value == "100000", "the checkpoint's config, not the one given"
+        await press(app, "n")
+        await wait_for(lambda: app.status.epoch == saved + 1, "one more epoch from the checkpoint")
+
+
+async def test_plots_follow_the_theme() -> None:
+    app = create_app(lecture())
+    async with app.run_test(size=SIZE):
+        await press(app, "space")
+        await wait_for(lambda: has_braille(app.loss_plot.rendered_text()), "a curve")
+        dark = app.loss_plot.palette.train
+        app.theme = "textual-light"
+        await wait_for(lambda: app.loss_plot.palette.train != dark, "the light theme's colours")
+        await wait_for(lambda: has_braille(app.loss_plot.rendered_text()), "the curve redrawn")
+
+
+def test_ui_rate_defaults_to_4_hz_and_2_over_ssh() -> None:
+    from nntui.ui.app import default_ui_hz
+
+    assert default_ui_hz({}) == 4.0
+    assert default_ui_hz({"SSH_CONNECTION": "10.0.0.1 5000 10.0.0.2 22"}) == 2.0
+    assert create_app(lecture(), ui_hz=10).ui_hz == 10.0
