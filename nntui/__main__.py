@@ -4,4 +4,6 @@ import sys
 
 from nntui.cli import main
 
-sys.exit(main())
+# guarded: the dashboard's trainer process is spawned, and a spawned child imports __main__
+if __name__ == "__main__":
+    sys.exit(main())

@@ -81,7 +81,9 @@ class ProcessHost:
 
     @property
     def ready(self) -> bool:
-        """The child has imported torch and waits for work."""
+        """The child has imported torch and waits for work (asking starts the pump that hears it)."""
+        if not self._proc.ready and self.app.is_running:
+            self._ensure_pump()
         return self._proc.ready
 
     def mark_finished(self) -> None:
