@@ -185,3 +185,11 @@ async def test_no_color_plots_tell_series_apart_by_shape(monkeypatch: pytest.Mon
         assert "•" in text and "x" in text, "train and test points in different shapes"
         styles = {seg.style for strip in plot._strips or [] for seg in strip if seg.style and seg.style.color}
         assert not styles, "no colours under NO_COLOR"
+
+
+def test_epoch_ticks_are_round_numbers() -> None:
+    from nntui.ui.widgets.loss_plot import epoch_ticks, format_epoch
+
+    assert epoch_ticks(52, 23_000, 5) == [5000.0, 10000.0, 15000.0, 20000.0]
+    assert epoch_ticks(1, 9, 8) == [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0]
+    assert [format_epoch(v) for v in (300, 5000, 12000, 1_500_000)] == ["300", "5000", "12k", "1.5M"]

@@ -149,6 +149,8 @@ class LossPlot(PlotPanel):
         if self.log_y:
             ticks, labels = log_ticks(lo, hi, max(2, (height - 4) // 2))
             plt.yticks(ticks, labels)
+        xt = epoch_ticks(x_lo, max(x_hi, x_lo + 1), max(2, (width - Y_LABEL_COLUMNS) // 12))
+        plt.xticks(xt, [format_epoch(t) for t in xt])
         plt.xlabel("epoch")
 
 
@@ -182,6 +184,31 @@ def log_ticks(lo: float, hi: float, max_ticks: int) -> tuple[list[float], list[s
     if len(ticks) < 2:
         ticks = [lo, hi]
     return ticks, [format_loss(10**t) for t in ticks]
+
+
+def epoch_ticks(lo: float, hi: float, max_ticks: int) -> list[float]:
+    """Round epoch numbers (1, 2 or 5 × 10^k apart) inside [lo, hi]: 0, 2000, 4000 …"""
+    span = max(hi - lo, 1.0)
+    raw = span / max(1, max_ticks)
+    mag = 10 ** math.floor(math.log10(raw))
+    step = next((m * mag for m in (1, 2, 5, 10) if m * mag >= raw), 10 * mag)
+    step = max(step, 1.0)
+    first = math.ceil(lo / step) * step
+    ticks = []
+    t = first
+    while t <= hi + 1e-9:
+        ticks.append(t)
+        t += step
+    return ticks or [lo, hi]
+
+
+def format_epoch(v: float) -> str:
+    """12000 → 12k, 1500000 → 1.5M, 300 → 300."""
+    if abs(v) >= 1e6:
+        return f"{v / 1e6:g}M"
+    if abs(v) >= 1e4:
+        return f"{v / 1e3:g}k"
+    return f"{v:.0f}"
 
 
 def format_loss(v: float) -> str:
