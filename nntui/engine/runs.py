@@ -8,6 +8,7 @@ by a signal, so a kill cannot leave a torn last line.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -52,44 +53,38 @@ def dumps_json(value: Any, **kwargs: Any) -> str:
     return json.dumps(json_safe(value), allow_nan=False, **kwargs)
 
 
-def atomic_write(path: Path, data: bytes | str) -> None:
-    """Write `path` so that a crash leaves the old file or the new one, never a torn one."""
+def _atomic_replace(path: Path, write: Callable[[str], None]) -> None:
+    """`write(tmp)` fills a temporary file beside `path`; it is fsynced and renamed over `path`.
+
+    A crash at any moment leaves the old file or the new one, never a torn one; a failed
+    write leaves no temporary file behind.
+    """
     path = Path(path)
-    raw = data.encode() if isinstance(data, str) else data
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         os.fchmod(fd, _umask_mode())
-        with os.fdopen(fd, "wb") as f:
-            f.write(raw)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    _fsync_dir(path.parent)
-
-
-def atomic_save_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> None:
-    """safetensors to a temporary file, then os.replace: same promise as `atomic_write`."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.fchmod(fd, _umask_mode())
-    os.close(fd)
-    try:
-        save_file({k: v.contiguous() for k, v in tensors.items()}, tmp, metadata=metadata)
+        os.close(fd)
+        write(tmp)
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
-        try:
+        with contextlib.suppress(OSError):
             os.unlink(tmp)
-        except OSError:
-            pass
         raise
     _fsync_dir(path.parent)
+
+
+def atomic_write(path: Path, data: bytes | str) -> None:
+    """Replace `path` with `data`, atomically."""
+    raw = data.encode() if isinstance(data, str) else data
+    _atomic_replace(path, lambda tmp: Path(tmp).write_bytes(raw))
+
+
+def atomic_save_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> None:
+    """Replace `path` with a safetensors file, atomically."""
+    contiguous = {k: v.contiguous() for k, v in tensors.items()}
+    _atomic_replace(path, lambda tmp: save_file(contiguous, tmp, metadata=metadata))
 
 
 def _umask_mode() -> int:
