@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+import numpy as np
 from textual import events, on
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
@@ -44,15 +45,10 @@ DEFAULT_UI_HZ = 4.0
 SSH_UI_HZ = 2.0
 FIT_MIN_INTERVAL_S = 1.0
 """While training, the fit plot is redrawn at most once a second (snapshots come that often)."""
-PLOT_CPU_BUDGET = {"loss": 0.025, "fit": 0.012}
-"""While training, each plot's builds may use at most this share of one core.
-
-Every redraw holds the interpreter lock the trainer thread needs (measured: two panels
-redrawn every 100/250/500 ms let training run at 0.39/0.65/0.84 of the bare loop). A plot
-whose last builds took t seconds waits at least t / budget before the next one.
-"""
 UI_CPU_BUDGET = 0.04
-"""While a thread-hosted run trains, the whole UI thread (builds, Textual's compositing and
+"""Every redraw holds the interpreter lock a thread-hosted trainer needs (measured: two panels
+redrawn every 100/250/500 ms let training run at 0.39/0.65/0.84 of the bare loop).
+While a thread-hosted run trains, the whole UI thread (builds, Textual's compositing and
 terminal output) may use at most this share of a core, measured over UI_CPU_WINDOW_S; above
 it, plot redraws wait (the status line still updates). Measured here: at 4 Hz the UI thread
 took 8–9 % of a core and the trainer got about 0.91 of it; the budget trades frame rate
@@ -203,15 +199,12 @@ class NntuiApp(App[int]):
                 s.state = "paused" if self.host.paused else "running"
             self.loss_plot.waiting = "waiting for the first epochs…"
             self.fit_plot.waiting = "waiting for the first fit…"
-        if len(d.epochs):
-            self.loss_plot.extend(d.epochs, d.train_loss, d.test_epochs, d.test_loss)
-            finite = d.train_loss[_finite(d.train_loss)]
-            if len(finite):
-                s.loss = float(d.train_loss[-1])
-                low = float(finite.min())
-                s.best = low if not math.isfinite(s.best) else min(s.best, low)
-        elif len(d.test_epochs):
-            self.loss_plot.extend(d.epochs, d.train_loss, d.test_epochs, d.test_loss)
+        self.loss_plot.extend(d.epochs, d.train_loss, d.test_epochs, d.test_loss)
+        finite = d.train_loss[np.isfinite(d.train_loss)]
+        if len(finite):
+            s.loss = float(d.train_loss[-1])
+            low = float(finite.min())
+            s.best = low if not math.isfinite(s.best) else min(s.best, low)
         if len(d.test_loss):
             s.test_loss = float(d.test_loss[-1])
         if d.stats is not None:
@@ -292,21 +285,15 @@ class NntuiApp(App[int]):
                     self.skipped_frames += 1
                 self.status_line.show(self.status)
                 return
-            self._maybe_redraw(self.loss_plot, now, period, PLOT_CPU_BUDGET["loss"], training)
-            fit_period = max(period, FIT_MIN_INTERVAL_S) if training else period
-            self._maybe_redraw(self.fit_plot, now, fit_period, PLOT_CPU_BUDGET["fit"], training)
+            self._maybe_redraw(self.loss_plot, now, period, training)
+            self._maybe_redraw(self.fit_plot, now, max(period, FIT_MIN_INTERVAL_S), training)
         self.status_line.show(self.status)
 
-    def _maybe_redraw(self, plot: PlotPanel, now: float, period: float, budget: float, training: bool) -> None:
-        if not plot.stale:
-            return
-        if training:
-            recent = list(plot.frame_cpu_ms)[-5:]
-            cost_s = (sorted(recent)[len(recent) // 2] / 1000) if recent else 0.0
-            wait = max(period * 0.9, cost_s / budget)
-            if now - plot.last_build < wait:
-                return
-        plot.redraw()
+    def _maybe_redraw(self, plot: PlotPanel, now: float, period: float, training: bool) -> None:
+        """A stale plot, not sooner than `period` after its last build while training
+        (paused or stepping, the trainer is idle: draw at once)."""
+        if plot.stale and (not training or now - plot.last_build >= period * 0.9):
+            plot.redraw()
 
     # -- starting and stopping runs -------------------------------------------------------------
 
@@ -524,12 +511,6 @@ class NntuiApp(App[int]):
                     "median_cpu_ms": cpu[len(cpu) // 2],
                 }
         return out
-
-
-def _finite(a: Any) -> Any:
-    import numpy as np
-
-    return np.isfinite(a)
 
 
 def _show(value: object) -> str:
