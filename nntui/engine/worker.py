@@ -7,9 +7,9 @@ take as long as it likes. The price is start-up (a new interpreter imports torch
 `TrainerProcess` starts its child at once and keeps it warm between runs.
 
 Parent side:
-    proc = TrainerProcess()            # spawns and warms up the child
-    proc.start(run_id, config, out=…)  # events arrive through proc.receive()
-    proc.pause() / resume() / step() / stop() / set_lr()
+    proc = TrainerProcess()                   # spawns and warms up the child
+    proc.start(StartRun(run_id, config, …))   # events arrive through proc.receive()
+    proc.pause(run_id) / resume / step / stop / set_lr
 Events are the engine's own dataclasses (pickled); each is wrapped as (run_id, event).
 """
 
@@ -79,7 +79,11 @@ def _child_main(conn: Connection) -> None:
             conn.send(item)
 
     starts: queue.Queue[StartRun | None] = queue.Queue()
-    current: dict[str, Any] = {"control": None}
+    lock = threading.Lock()
+    controls: dict[int, Control] = {}
+    """A control per started-or-queued run: a command for a run still in the queue (e.g.
+    "step" right after "start paused", while the previous run winds down) waits in its
+    control instead of reaching the wrong run."""
 
     def listen() -> None:
         """Commands arrive while the main thread trains; EOF means the parent is gone."""
@@ -87,38 +91,43 @@ def _child_main(conn: Connection) -> None:
             try:
                 cmd = conn.recv()
             except (EOFError, OSError):
-                cmd = ("quit",)
+                cmd = ("quit", None)
             if isinstance(cmd, StartRun):
+                control = Control()
+                if cmd.paused:
+                    control.pause()
+                with lock:
+                    controls[cmd.run_id] = control
                 starts.put(cmd)
                 continue
-            control = current["control"]
-            kind = cmd[0]
+            kind, run_id, *args = cmd
             if kind == "quit":
-                if control is not None:
-                    control.stop("quit")
+                with lock:
+                    for control in controls.values():
+                        control.stop("quit")
                 starts.put(None)
                 return
+            with lock:
+                control = controls.get(run_id)
             if control is None:
-                continue
+                continue  # a run that has already ended
             if kind == "pause":
                 control.pause()
             elif kind == "resume":
                 control.resume()
             elif kind == "step":
-                control.step(cmd[1])
+                control.step(args[0])
             elif kind == "stop":
-                control.stop(cmd[1])
+                control.stop(args[0])
             elif kind == "set_lr":
-                control.set_lr(cmd[1])
+                control.set_lr(args[0])
 
     threading.Thread(target=listen, name="nntui-commands", daemon=True).start()
     send(READY)
     while (job := starts.get()) is not None:
-        control = Control()
-        if job.paused:
-            control.pause()
-        current["control"] = control
         run_id = job.run_id
+        with lock:
+            control = controls[run_id]
 
         def emit(event: Event, run_id: int = run_id) -> None:
             send((run_id, event))
@@ -152,7 +161,8 @@ def _child_main(conn: Connection) -> None:
         finally:
             if sink is not None:
                 sink.close()
-            current["control"] = None
+            with lock:
+                controls.pop(run_id, None)
             send((run_id, EXITED))
 
 
@@ -190,20 +200,20 @@ class TrainerProcess:
     def start(self, job: StartRun) -> bool:
         return self._send(job)
 
-    def pause(self) -> None:
-        self._send(("pause",))
+    def pause(self, run_id: int) -> None:
+        self._send(("pause", run_id))
 
-    def resume(self) -> None:
-        self._send(("resume",))
+    def resume(self, run_id: int) -> None:
+        self._send(("resume", run_id))
 
-    def step(self, epochs: int = 1) -> None:
-        self._send(("step", epochs))
+    def step(self, run_id: int, epochs: int = 1) -> None:
+        self._send(("step", run_id, epochs))
 
-    def stop(self, reason: str = "stopped") -> None:
-        self._send(("stop", reason))
+    def stop(self, run_id: int, reason: str = "stopped") -> None:
+        self._send(("stop", run_id, reason))
 
-    def set_lr(self, lr: float) -> None:
-        self._send(("set_lr", lr))
+    def set_lr(self, run_id: int, lr: float) -> None:
+        self._send(("set_lr", run_id, lr))
 
     # -- events ----------------------------------------------------------------------------
 
@@ -234,8 +244,14 @@ class TrainerProcess:
         return self.process.is_alive()
 
     def close(self, timeout: float = 1.0) -> None:
-        """Ask the child to stop and quit; kill it if it does not within `timeout`."""
-        self._send(("quit",))
+        """Ask the child to stop and quit; kill it if it does not within `timeout`.
+
+        Call it once the run reported EXITED (its files are written): then nothing is lost
+        by not waiting for the child's interpreter to tear torch down.
+        """
+        if self._conn.closed:
+            return
+        self._send(("quit", None))
         self.process.join(timeout)
         if self.process.is_alive():
             self.process.kill()

@@ -96,7 +96,7 @@ class ProcessHost:
         previous = self._run
         if previous is not None and not previous.exited.is_set():
             previous.stopped = True
-            self._proc.stop("reset")  # the child finishes it before it takes the next run
+            self._proc.stop(previous.run_id, "reset")  # the child ends it before it takes the next
         self.generation += 1
         run = _Run(self.generation, config, Mailbox(), paused=paused)
         self._run = run
@@ -114,39 +114,40 @@ class ProcessHost:
     def pause(self) -> None:
         if self.active:
             self._run.paused = True  # type: ignore[union-attr]
-            self._proc.pause()
+            self._proc.pause(self._run.run_id)  # type: ignore[union-attr]
 
     def resume(self) -> None:
         if self.active:
             self._run.paused = False  # type: ignore[union-attr]
-            self._proc.resume()
+            self._proc.resume(self._run.run_id)  # type: ignore[union-attr]
 
     def step(self, epochs: int = 1) -> None:
         if self.active:
             self._run.paused = True  # type: ignore[union-attr]
-            self._proc.step(epochs)
+            self._proc.step(self._run.run_id, epochs)  # type: ignore[union-attr]
 
     def stop(self) -> None:
         if self._run is not None and not self._run.exited.is_set():
             self._run.stopped = True
-            self._proc.stop("stopped")
+            self._proc.stop(self._run.run_id, "stopped")
 
     def set_lr(self, lr: float) -> None:
         if self.active:
-            self._proc.set_lr(lr)
+            self._proc.set_lr(self._run.run_id, lr)  # type: ignore[union-attr]
 
     async def shutdown(self, timeout: float = 1.0) -> bool:
         """Stop the run, wait for the child to save and report it, then let the child go."""
         run = self._run
-        self._closing = True
         if run is not None and not run.exited.is_set():
             run.stopped = True
-            self._proc.stop("quit")
+            self._proc.stop(run.run_id, "quit")
             deadline = time.monotonic() + timeout
             while not run.exited.is_set() and time.monotonic() < deadline:
                 await asyncio.sleep(0.01)
         done = run is None or run.exited.is_set()
-        await asyncio.to_thread(self._proc.close, 0.5)
+        self._closing = True  # only now: the pump had to stay to hear the run's end
+        # the run has reported its end (files written): the child need not tear torch down
+        await asyncio.to_thread(self._proc.close, 0.05 if done else 0.5)
         return done
 
     def join(self, timeout: float) -> bool:
@@ -190,6 +191,7 @@ class ProcessHost:
                     return
                 if worker.is_cancelled:
                     return
+
                 for run_id, event in items:
                     run = self._run
                     if run is None or run_id != run.run_id:
@@ -209,3 +211,4 @@ class ProcessHost:
             run.exited.set()
         if not self._closing:
             self._proc = TrainerProcess()
+

@@ -51,17 +51,17 @@ def test_a_run_in_the_child_gives_the_same_losses_as_in_process(proc: TrainerPro
 def test_commands_reach_the_child(proc: TrainerProcess, tmp_path) -> None:
     proc.start(StartRun(2, TrainConfig(epochs=10**8), out=str(tmp_path / "run")))
     got = _collect(proc, lambda g: _events(g, 2, EpochsEnded))
-    proc.pause()
+    proc.pause(2)
     _collect(proc, lambda g: any(e.state == "paused" for e in _events(g, 2, StateChanged)), got)
     time.sleep(0.2)
     got += proc.receive(0.05)
     n = sum(len(e.epochs) for e in _events(got, 2, EpochsEnded))
-    proc.step(1)
+    proc.step(2, 1)
     _collect(proc, lambda g: sum(len(e.epochs) for e in _events(g, 2, EpochsEnded)) == n + 1, got)
-    proc.set_lr(0.002)
+    proc.set_lr(2, 0.002)
     _collect(proc, lambda g: _events(g, 2, LearningRateChanged), got)
-    proc.resume()
-    proc.stop("stopped")
+    proc.resume(2)
+    proc.stop(2, "stopped")
     _collect(proc, lambda g: (2, EXITED) in g, got)
     finished = _events(got, 2, RunFinished)[0]
     assert finished.reason == "stopped"
@@ -89,3 +89,16 @@ def test_a_dead_child_is_noticed() -> None:
                 p.receive(0.05)
     finally:
         p.close()
+
+
+def test_a_command_for_a_queued_run_waits_for_it(proc: TrainerProcess) -> None:
+    """"step" right after "start paused", while the previous run still winds down."""
+    proc.start(StartRun(5, TrainConfig(epochs=10**8)))
+    got = _collect(proc, lambda g: _events(g, 5, EpochsEnded))
+    proc.stop(5, "reset")
+    proc.start(StartRun(6, TrainConfig(epochs=10**8), paused=True))
+    proc.step(6, 3)  # reaches run 6's control even if run 5 has not returned yet
+    _collect(proc, lambda g: sum(len(e.epochs) for e in _events(g, 6, EpochsEnded)) == 3, got)
+    proc.stop(6)
+    _collect(proc, lambda g: (6, EXITED) in g, got)
+    assert _events(got, 5, RunFinished)[0].reason == "reset"
