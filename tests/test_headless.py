@@ -98,8 +98,8 @@ def test_diverged_run_exits_3(nntui_cmd, tmp_path: Path) -> None:
               "--out", str(tmp_path / "d"))
     assert out.returncode == 3, out.stderr
     summary = json.loads(out.stdout, parse_constant=lambda c: pytest.fail(f"JSON literal {c}"))
-    assert summary["status"] == "diverged" and summary["suggested_lr"] == pytest.approx(0.05)
-    assert "--lr 0.05" in out.stderr
+    assert summary["status"] == "diverged" and 0 < summary["suggested_lr"] < 0.5
+    assert f"--lr {summary['suggested_lr']:g}" in out.stderr
 
 
 def test_ctrl_c_exits_130_after_flushing(nntui_cmd, tmp_path: Path) -> None:

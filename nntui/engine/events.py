@@ -115,6 +115,8 @@ class StateChanged:
     state: str
     epoch: int
     reason: str = ""
+    suggested_lr: float | None = None
+    """After a divergence: a learning rate to try (the dashboard can offer it)."""
 
 
 @dataclass(frozen=True)

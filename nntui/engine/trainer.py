@@ -236,10 +236,12 @@ class Trainer:
         chunk = 1
         steps_per_s = 0.0
         metrics: dict[str, float] = {}
-        self._good = self._snapshot()
+        self._good = self._best_snap = self._snapshot()
+        self._best_snap_loss = math.nan
         if self.on_checkpoint and self.resume is None:
             self.on_checkpoint(self.checkpoint())  # a run directory always holds a loadable checkpoint
         self._pause_reason = ""
+        self._pause_suggestion: float | None = None
         start_epoch = self.epoch
         n_batches = 1 if self.batch_gen is None else math.ceil(len(self.x) / c.batch_size)
 
@@ -253,8 +255,8 @@ class Trainer:
                     break
                 if control.paused:
                     if not control.take_step():
-                        emit(StateChanged("paused", self.epoch, self._pause_reason))
-                        self._pause_reason = ""
+                        emit(StateChanged("paused", self.epoch, self._pause_reason, self._pause_suggestion))
+                        self._pause_reason, self._pause_suggestion = "", None
                         self._emit_fit(emit)
                         while control.paused and not control.stopped and not control.take_step():
                             control.wait(0.25)
@@ -292,6 +294,10 @@ class Trainer:
             self.epoch += done
             train = read["train"]
             last_loss = float(train[-1])
+            if train[0] <= self.best:
+                # train[0] is the loss of the weights this chunk started from (a loss is measured
+                # before its step): those weights are the best seen, what a divergence goes back to
+                self._best_snap, self._best_snap_loss = self._good, float(train[0])
             self.best = min(self.best, float(train.min()))
             test = np.full(done, math.nan)
             test[-1] = read["test_loss"]
@@ -521,26 +527,58 @@ class Trainer:
         emit(LearningRateChanged(self.epoch, old, lr))
 
     def _diverged(self, bad: int, emit: Emit, control: Control, steps_per_s: float, last: float) -> RunFinished | None:
-        """Restore the last good weights; stop (headless) or pause (dashboard)."""
+        """Go back to the best weights seen; stop (headless) or pause (dashboard).
+
+        The best, not merely the last finite ones: a run on its way to inf has finite but
+        useless weights for a while, and resuming from those diverges again at any rate.
+        """
         assert self.optimizer is not None
-        self._restore(self._good)
+        best_epoch = self._best_snap[0]
+        epoch = self.epoch  # the counter goes on from the last good epoch, never backwards
+        self._restore(self._best_snap)
+        self.epoch = epoch
+        self._good = self._snapshot()
         lr = self.optimizer.param_groups[0]["lr"]
-        suggestion = lr / 10
-        message = (
-            f"loss became NaN/inf at epoch {bad} (learning rate {lr:g} too high?). Kept the weights of "
-            f"epoch {self.epoch}. Try --lr {suggestion:g}"
-            + (" or --clip-grad 1." if self.config.clip_grad == 0 else ".")
-        )
+        suggestion = self._probe_lr(lr)
+        kept = f"the weights after epoch {best_epoch}" if best_epoch else "the initial weights"
+        loss = f" (loss {self._best_snap_loss:.4g})" if math.isfinite(self._best_snap_loss) else ""
+        message = f"loss became NaN/inf at epoch {bad} (learning rate {lr:g} too high?). Went back to {kept}{loss}."
         if self.on_diverge == "pause":
             emit(Warned(message))
-            self._pause_reason = message  # the loop emits StateChanged("paused", reason) next
+            # the loop emits StateChanged("paused", reason, suggested_lr) next
+            self._pause_reason = f"{message} Lower the learning rate (to {suggestion:g}?) and press space."
+            self._pause_suggestion = suggestion
             control.pause()
             return None
+        message += f" Try --lr {suggestion:g}" + (" or --clip-grad 1." if self.config.clip_grad == 0 else ".")
         finished = RunFinished("diverged", bad, last, self.best, steps_per_s, self.active_s, message, suggestion)
         if self.on_checkpoint:
             self.on_checkpoint(self.checkpoint())
         emit(finished)
         return finished
+
+    def _probe_lr(self, lr: float, steps: int = 25) -> float:
+        """The largest of lr/10, lr/100, … that, from the current weights, lowers the loss over
+        a few full-batch steps without blowing up: a suggestion that was tried, not guessed.
+
+        Runs on copies (autograd, the first batch of at most 4096 rows); the model is untouched.
+        """
+        assert self.model is not None and self.optimizer is not None
+        x, y = self.x[:4096], self.y[:4096]
+        for factor in (10, 100, 1_000, 10_000, 100_000, 1_000_000):
+            model = copy.deepcopy(self.model)
+            opt = make_optimizer(self.config.optimizer, model.parameters(), lr / factor)
+            losses = []
+            for _ in range(steps):
+                opt.zero_grad()
+                loss = self.loss_fn(model(x), y)
+                loss.backward()
+                opt.step()
+                losses.append(loss.detach())
+            values = torch.stack(losses).cpu().numpy()  # one sync for the whole probe
+            if np.isfinite(values).all() and values[-1] < values[0]:
+                return lr / factor
+        return lr / 1_000_000
 
     def _snapshot(self) -> tuple[int, list[Tensor], dict[str, Any]]:
         assert self.model is not None and self.optimizer is not None
