@@ -68,6 +68,13 @@ class ConsoleSink:
             )
             for note in event.data_notes:
                 self.say(f"nntui: data: {note}")
+            if event.baseline is not None:
+                b = event.baseline
+                test = f", test {b.test_loss:.6g}" if b.test_loss is not None else ""
+                self.say(
+                    f"nntui: least squares (normal equation, degree {b.degree}): {b.loss} loss {b.train_loss:.6g}{test}"
+                    " — the closed form's reference"
+                )
         elif isinstance(event, EpochsEnded):
             self._progress(event)
         elif isinstance(event, Warned):

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from nntui.engine.analysis import Baseline
 from nntui.engine.config import TrainConfig
 
 
@@ -37,6 +38,9 @@ class RunStarted:
     target_name: str
     x_range: tuple[tuple[float, float], ...]
     data_notes: tuple[str, ...] = ()
+    baseline: Baseline | None = None
+    """Regression: the least-squares fit (normal equation) to draw beside the network's, with
+    its loss in the units of the loss plot."""
 
 
 @dataclass(frozen=True)

@@ -247,6 +247,9 @@ class RunRecord:
             "parameters": started.parameters if started else None,
             "run_dir": str(self.run_dir) if self.run_dir else None,
         }
+        if started is not None and started.baseline is not None:
+            out["baseline_loss"] = started.baseline.train_loss
+            out["baseline_degree"] = started.baseline.degree
         metrics = (fin.metrics if fin else None) or (last.metrics if last else {})
         for key, value in metrics.items():
             # test_r2 / train_accuracy: also under the plain name, from the split it was measured on

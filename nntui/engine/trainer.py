@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from nntui.engine import activations
+from nntui.engine.analysis import least_squares_baseline
 from nntui.engine.config import TrainConfig, resolve_loss
 from nntui.engine.control import Control
 from nntui.engine.data import Dataset, make_dataset
@@ -430,6 +431,7 @@ class Trainer:
                 self.config, self.params, str(self.device), device_label(self.device), self.engine, ds.task,
                 len(ds.x_train), len(ds.x_test), self.epoch, xs, ys, xt, yt, ds.input_names, ds.target_name,
                 ds.x_range, tuple(ds.notes) + ((ds.stats_text(),) if ds.standardized else ()),
+                least_squares_baseline(ds, self.config),
             )
         )
 
