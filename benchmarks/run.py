@@ -258,23 +258,16 @@ def redraw_ms(hist: MetricHistory, width: int = 100, height: int = 30, repeats: 
 def bench_scaling(mode: Mode, report: Report) -> None:
     """(8) Where cost grows: data size and hidden width, full batch and mini-batch 64."""
     steps = max(50, mode.steps // 10)
+    cases = [(n, 10) for n in mode.sizes] + [(1000, w) for w in mode.widths if w != 10]
     for batch in (0, 64):
         label = "full batch" if not batch else "batch 64"
-        for n in mode.sizes:
+        for n, w in cases:
             rates = median_rates(
-                {"plain": lambda n=n, b=batch: plain_loop(steps, n=n, batch=b),
-                 "fast": lambda n=n, b=batch: engine_headless(steps, n=n, batch=b)},
+                {"plain": lambda n=n, w=w, b=batch: plain_loop(steps, n=n, width=w, batch=b),
+                 "fast": lambda n=n, w=w, b=batch: engine_headless(steps, n=n, width=w, batch=b)},
                 max(1, mode.repeats // 2),
             )
-            report.add("8", f"{label}, {n:,} points, width 10", f"{rates['fast']:,.0f} steps/s",
-                       f"{rates['fast'] / rates['plain']:.2f}", "vs plain")
-        for w in mode.widths:
-            rates = median_rates(
-                {"plain": lambda w=w, b=batch: plain_loop(steps, width=w, batch=b),
-                 "fast": lambda w=w, b=batch: engine_headless(steps, width=w, batch=b)},
-                max(1, mode.repeats // 2),
-            )
-            report.add("8", f"{label}, 1,000 points, width {w}", f"{rates['fast']:,.0f} steps/s",
+            report.add("8", f"{label}, {n:,} points, width {w}", f"{rates['fast']:,.0f} steps/s",
                        f"{rates['fast'] / rates['plain']:.2f}", "vs plain")
 
 
