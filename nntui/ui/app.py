@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 import time
+from collections import deque
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -24,14 +26,18 @@ from textual.widgets import Footer
 
 from nntui.engine.config import TrainConfig, config_summary
 from nntui.engine.errors import ConfigError, NntuiError
-from nntui.engine.events import LearningRateChanged, RunFailed, RunFinished, StateChanged, Warned
+from nntui.engine.events import LayerHealth, LearningRateChanged, RunFailed, RunFinished, StateChanged, Warned
 from nntui.ui.host import RunHost, ThreadHost
 from nntui.ui.mailbox import Drained
 from nntui.ui.screens.confirm_reset import ConfirmReset
+from nntui.ui.screens.file_picker import FilePickerScreen, LoadedData
 from nntui.ui.screens.help import HelpScreen
+from nntui.ui.widgets.boundary import BoundaryPlot
 from nntui.ui.widgets.controls import LIVE_FIELDS, ControlPanel, DeviceChoice
 from nntui.ui.widgets.error_panel import ErrorPanel
 from nntui.ui.widgets.fit_plot import FitPlot
+from nntui.ui.widgets.health import HealthTable
+from nntui.ui.widgets.landscape import LandscapePlot
 from nntui.ui.widgets.loss_plot import LossPlot
 from nntui.ui.widgets.notice import Notice
 from nntui.ui.widgets.plot_panel import PlotPanel
@@ -44,7 +50,9 @@ if TYPE_CHECKING:
 DEFAULT_UI_HZ = 4.0
 SSH_UI_HZ = 2.0
 FIT_MIN_INTERVAL_S = 1.0
-"""While training, the fit plot is redrawn at most once a second (snapshots come that often)."""
+"""While training, the fit plot, the decision boundary, the cost landscape and the health
+table are redrawn at most once a second (fit snapshots come that often; a faster landscape
+or table would only cost the trainer time)."""
 UI_CPU_BUDGET = 0.04
 """Every redraw holds the interpreter lock a thread-hosted trainer needs (measured: two panels
 redrawn every 100/250/500 ms let training run at 0.39/0.65/0.84 of the bare loop).
@@ -101,6 +109,8 @@ class NntuiApp(App[int]):
         Binding("m", "toggle_smooth", "Smooth"),
         Binding("p", "save_screenshot", "Screenshot"),
         Binding("ctrl+s", "save_screenshot", "Screenshot", show=False, priority=True),
+        Binding("a", "gallery", "Activations"),
+        Binding("o", "open_csv", "Open CSV"),
         Binding("question_mark,f1", "help", "Help"),
         Binding("escape", "leave_field", "Leave field", show=False),
         Binding("q", "quit", "Quit"),
@@ -132,6 +142,13 @@ class NntuiApp(App[int]):
         self._cpu_samples: list[tuple[float, float]] = []
         self.skipped_frames = 0
         """Plot redraws held back by UI_CPU_BUDGET (for the benchmark and the report)."""
+        self._opening_gallery = False
+        self.data_dir: Path | None = None
+        """Where the file picker opens (default: the current CSV file's folder, else the working directory)."""
+        self._pending_health: tuple[LayerHealth, ...] = ()
+        self._health_shown_at = 0.0
+        self.health_ms: deque[float] = deque(maxlen=512)
+        """Wall time of recent health-table updates (the frame report)."""
 
     # -- layout ----------------------------------------------------------------------------
 
@@ -143,14 +160,26 @@ class NntuiApp(App[int]):
                     yield ErrorPanel(id="error-panel")
                     yield Notice(id="notice")
                     yield LossPlot(id="loss-plot")
-                    yield FitPlot(id="fit-plot")
+                    with Horizontal(id="fit-row"):
+                        # the fit curve (or predicted vs actual); for 2-D classes the boundary instead
+                        yield FitPlot(id="fit-plot")
+                        yield BoundaryPlot(id="boundary-plot")
+                        # beside the fit, for one- and two-parameter models only
+                        yield LandscapePlot(id="landscape-plot")
+                    yield HealthTable(id="health-table")
             yield StatusLine(id="status")
         yield TooSmall(id="too-small")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.loss_plot = self.query_one(LossPlot)
         self.fit_plot = self.query_one(FitPlot)
+        self.boundary = self.query_one(BoundaryPlot)
+        self.landscape = self.query_one(LandscapePlot)
+        self.health = self.query_one(HealthTable)
+        self.boundary.display = False
+        self.landscape.display = False
+        self.health.display = self.config.health
         self.panel = self.query_one(ControlPanel)
         self.status_line = self.query_one(StatusLine)
         self.error_panel = self.query_one(ErrorPanel)
@@ -193,6 +222,11 @@ class NntuiApp(App[int]):
         if d.started is not None:
             started = d.started
             self.fit_plot.set_run(started)
+            self.boundary.set_run(started)
+            self.landscape.display = self.landscape.start_run(started)
+            self.boundary.display = started.task == "classification" and len(started.input_names) == 2
+            self.fit_plot.display = not self.boundary.display
+            self.health.display = started.config.health
             s.device = started.device_label
             s.total = started.config.epochs
             s.start_epoch = s.epoch = started.start_epoch
@@ -216,8 +250,13 @@ class NntuiApp(App[int]):
             s.elapsed_s = st.elapsed_s
             s.lr = st.lr
             s.metrics = dict(st.metrics)
+        if d.params is not None:
+            self.landscape.add_path(d.params)
+        if d.stats is not None and d.stats.health:
+            self._pending_health = d.stats.health
         if d.fit is not None:
             self.fit_plot.set_fit(d.fit)
+            self.boundary.set_fit(d.fit)
         for note in d.notes:
             if isinstance(note, StateChanged):
                 if note.reason:
@@ -271,6 +310,12 @@ class NntuiApp(App[int]):
         then, cpu_then = samples[0]
         return (cpu - cpu_then) / (now - then) if now - then > 0.2 else 0.0
 
+    @property
+    def plots(self) -> tuple[PlotPanel, ...]:
+        """The plots on screen now (hidden ones are not drawn)."""
+        shown = (self.loss_plot, self.fit_plot, self.boundary, self.landscape)
+        return tuple(plot for plot in shown if plot.display)
+
     def _redraw(self) -> None:
         """Plots only when stale, at most at ui_hz, and within their CPU budget while training."""
         if not self._too_small:
@@ -278,17 +323,28 @@ class NntuiApp(App[int]):
             training = self.status.state == "running"
             period = 1 / self.ui_hz
             share = self.ui_cpu_share(now)
-            overdue = any(
-                plot.stale and now - plot.last_build > MAX_PLOT_STALENESS_S for plot in (self.loss_plot, self.fit_plot)
-            )
+            plots = self.plots
+            overdue = any(plot.stale and now - plot.last_build > MAX_PLOT_STALENESS_S for plot in plots)
             if training and getattr(self.host, "shares_interpreter", False) and share > UI_CPU_BUDGET and not overdue:
-                if self.loss_plot.stale or self.fit_plot.stale:
+                if any(plot.stale for plot in plots) or self._pending_health:
                     self.skipped_frames += 1
                 self.status_line.show(self.status)
                 return
-            self._maybe_redraw(self.loss_plot, now, period, training)
-            self._maybe_redraw(self.fit_plot, now, max(period, FIT_MIN_INTERVAL_S), training)
+            slow = max(period, FIT_MIN_INTERVAL_S)
+            for plot in plots:
+                self._maybe_redraw(plot, now, period if plot is self.loss_plot else slow, training)
+            if self._pending_health and (not training or now - self._health_shown_at >= slow * 0.9):
+                self._show_health(now)
         self.status_line.show(self.status)
+
+    def _show_health(self, now: float) -> None:
+        """The latest per-layer health into the table (only the cells whose text changed)."""
+        rows, self._pending_health = self._pending_health, ()
+        self._health_shown_at = now
+        if self.health.display:
+            started = time.perf_counter()
+            self.health.update_health(rows)
+            self.health_ms.append((time.perf_counter() - started) * 1000)
 
     def _maybe_redraw(self, plot: PlotPanel, now: float, period: float, training: bool) -> None:
         """A stale plot, not sooner than `period` after its last build while training
@@ -323,10 +379,14 @@ class NntuiApp(App[int]):
         )
         self.loss_plot.clear("starting…")
         self.fit_plot.clear("starting…")
+        self.boundary.clear("starting…")
+        self.landscape.reset()
+        self.health.reset()
+        self._pending_health = ()
         self.host.start(config, paused=paused, resume=resume)
         self.panel.run_state = "paused" if paused else "running"
-        self.loss_plot.redraw()
-        self.fit_plot.redraw()
+        for plot in self.plots:
+            plot.redraw()
         self.status_line.show(self.status)
         self.log.info(f"run {self.host.generation}: {config_summary(config)}")
 
@@ -390,6 +450,79 @@ class NntuiApp(App[int]):
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())
+
+    def action_gallery(self) -> None:
+        """a: the activation gallery; choosing one sets it for every hidden layer in the panel.
+
+        The gallery draws the engine's own torch activations, and the dashboard otherwise
+        never imports torch in this process (the process host trains in a child): the first
+        opening imports it in a thread (about 2 s here) while the UI stays live.
+        """
+        if len(self.screen_stack) > 1 or self._opening_gallery:
+            return  # a dialog is open: its own keys only
+        if "nntui.ui.screens.gallery" in sys.modules:
+            self._open_gallery()
+            return
+        self._opening_gallery = True
+        self.notify("Opening the activation gallery…", timeout=2)
+
+        def load() -> None:
+            try:
+                import nntui.ui.screens.gallery  # noqa: F401  (torch: seconds, off the UI thread)
+            except Exception as exc:
+                self.call_from_thread(self._gallery_failed, f"{type(exc).__name__}: {exc}")
+                return
+            self.call_from_thread(self._open_gallery)
+
+        self.run_worker(load, name="gallery-import", group="gallery-import", thread=True, exit_on_error=False)
+
+    def _gallery_failed(self, error: str) -> None:
+        self._opening_gallery = False
+        self.notify(f"The activation gallery could not open: {error}", severity="error", timeout=8)
+
+    def _open_gallery(self) -> None:
+        from nntui.ui.screens.gallery import GalleryScreen
+
+        self._opening_gallery = False
+        if len(self.screen_stack) > 1:
+            return
+        text = self.panel.texts().get("activation", "")
+        current = text.split(",")[0].strip().lower().replace("-", "_")
+        self.push_screen(GalleryScreen(current), self._activation_chosen)
+
+    def _activation_chosen(self, name: str | None) -> None:
+        if not name:
+            return
+        if self.panel.set_field("activation", name):
+            self.notify(f"Activation {name} for every hidden layer.", timeout=4)
+        else:
+            problem = self.panel.problems()
+            field, reason = next(iter(problem.items()), ("activation", "not valid here"))
+            self.notify(f"Activation {name} set, but {field}: {reason}", severity="warning", timeout=8)
+
+    def action_open_csv(self) -> None:
+        """o: choose a CSV file; the loader checks it before anything changes."""
+        if len(self.screen_stack) > 1:
+            return  # a dialog is open: its own keys only
+        try:
+            base = self.panel.build_config()
+        except ConfigError:
+            base = self.panel.committed
+        start = self.data_dir
+        if start is None:
+            start = Path(base.data).expanduser().parent if base.dataset == "csv" and base.data else Path.cwd()
+        self.push_screen(FilePickerScreen(base, start), self._data_chosen)
+
+    def _data_chosen(self, loaded: LoadedData | None) -> None:
+        """A CSV file that loaded: into the panel (a running run asks to reset), what the
+        loader found (delimiter, dropped rows, standardization) into the notice."""
+        if loaded is None:
+            return
+        self.data_dir = Path(loaded.config.data).expanduser().parent
+        if not self.panel.use_data(loaded.config):
+            self.notify("The CSV file loaded, but the settings do not fit it: see the marked fields.",
+                        severity="warning", timeout=8)
+        self.notice.show_notice("\n".join((loaded.summary, *loaded.notes)), "info")
 
     def action_leave_field(self) -> None:
         """Esc: leave the field being edited (so keys work again), else close the error panel."""
@@ -478,8 +611,8 @@ class NntuiApp(App[int]):
             dashboard.display = not small
             note.display = small
             if not small:
-                self.loss_plot.redraw()
-                self.fit_plot.redraw()
+                for plot in self.plots:
+                    plot.redraw()
 
     # -- command palette -------------------------------------------------------------------------------
 
@@ -494,6 +627,9 @@ class NntuiApp(App[int]):
         yield SystemCommand("Smoothing", "Toggle smoothing of the loss curve (m)", self.action_toggle_smooth)
         yield SystemCommand("Save screenshot (SVG)", "Save an SVG screenshot of the dashboard (p)",
                             self.action_save_screenshot)
+        yield SystemCommand("Activation gallery", "Every activation's curve and derivative; pick one (a)",
+                            self.action_gallery)
+        yield SystemCommand("Open CSV…", "Train on your own data: choose a CSV file (o)", self.action_open_csv)
         yield SystemCommand("Help", "Keys and how the dashboard works (?)", self.action_help)
 
     # -- measurements -----------------------------------------------------------------------------------
@@ -501,9 +637,16 @@ class NntuiApp(App[int]):
     def frame_report(self) -> dict[str, dict[str, float]]:
         """Build cost of each plot's recent redraws (ms): for the benchmark and the closing note."""
         out: dict[str, dict[str, float]] = {}
-        for name, plot in (("loss", self.loss_plot), ("fit", self.fit_plot)):
-            ms = sorted(plot.frame_ms)
-            cpu = sorted(plot.frame_cpu_ms)
+        timed: tuple[tuple[str, Iterable[float], Iterable[float]], ...] = (
+            ("loss", self.loss_plot.frame_ms, self.loss_plot.frame_cpu_ms),
+            ("fit", self.fit_plot.frame_ms, self.fit_plot.frame_cpu_ms),
+            ("boundary", self.boundary.frame_ms, self.boundary.frame_cpu_ms),
+            ("landscape", self.landscape.frame_ms, self.landscape.frame_cpu_ms),
+            ("health", self.health_ms, self.health_ms),
+        )
+        for name, wall, cpu_time in timed:
+            ms = sorted(wall)
+            cpu = sorted(cpu_time)
             if ms:
                 out[name] = {
                     "n": float(len(ms)),
@@ -554,8 +697,6 @@ def run_app(
     resume: str | Path | None = None,
 ) -> int:
     """Run the dashboard in this terminal; returns the process exit code."""
-    import sys
-
     try:
         app = create_app(config, out=out, ui_hz=ui_hz, resume=resume)
     except NntuiError as exc:

@@ -35,6 +35,9 @@ Note = StateChanged | Warned | LearningRateChanged
 MAX_PENDING_POINTS = 200_000
 """Above this many undrained loss points (the UI stalled), pairs of points are folded."""
 MAX_NOTES = 64
+MAX_PENDING_PARAMS = 200_000
+"""Above this many undrained per-epoch weights (the UI stalled), every other one is dropped:
+the landscape widget thins its path to a few hundred points anyway, and keeps the latest."""
 
 
 @dataclass
@@ -50,6 +53,10 @@ class Drained:
     """The latest EpochsEnded: steps/s, lr, metrics, elapsed time."""
     fit: FitUpdated | None = None
     """Only the newest snapshot: older ones were never worth drawing."""
+    params: np.ndarray | None = None
+    """(epochs, 1 or 2): the weights after each epoch since the last drain, for the cost
+    landscape's path (one- and two-parameter models only). `stats` keeps only the latest
+    EpochsEnded, so these are gathered from every one."""
     notes: list[Note] = field(default_factory=list)
     dropped_notes: int = 0
     finished: RunFinished | RunFailed | None = None
@@ -71,6 +78,8 @@ class Mailbox:
         self._tx: list[np.ndarray] = []
         self._ty: list[np.ndarray] = []
         self._stats: EpochsEnded | None = None
+        self._params: list[np.ndarray] = []
+        self._n_params = 0
         self._fit: FitUpdated | None = None
         self._notes: deque[Note] = deque(maxlen=MAX_NOTES)
         self._dropped = 0
@@ -94,6 +103,11 @@ class Mailbox:
                 self._stats = event
                 if self._n_points > self._max_points:
                     self._compact()
+                if event.params is not None and len(event.params):
+                    self._params.append(event.params)
+                    self._n_params += len(event.params)
+                    if self._n_params > MAX_PENDING_PARAMS:
+                        self._thin_params()
             elif isinstance(event, FitUpdated):
                 self._fit = event
             elif isinstance(event, (StateChanged, Warned, LearningRateChanged)):
@@ -112,6 +126,16 @@ class Mailbox:
         x, y = fold_min_max(x, y)
         self._x, self._y = [x], [y]
         self._n_points = len(x)
+
+    def _thin_params(self) -> None:
+        """Keep every other pending weight vector, and always the latest."""
+        p = np.concatenate(self._params)
+        idx = np.arange(0, len(p), 2)
+        if idx[-1] != len(p) - 1:
+            idx = np.append(idx, len(p) - 1)
+        kept = p[idx]
+        self._params = [kept]
+        self._n_params = len(kept)
 
     # -- UI side -------------------------------------------------------------------------
 
@@ -136,6 +160,8 @@ class Mailbox:
             if self._x:
                 out.epochs = np.concatenate(self._x)
                 out.train_loss = np.concatenate(self._y)
+            if self._params:
+                out.params = np.concatenate(self._params)
             if self._tx:
                 out.test_epochs = np.concatenate(self._tx)
                 out.test_loss = np.concatenate(self._ty)

@@ -30,7 +30,6 @@ from nntui.engine.config import ACTIVATIONS, preset, with_changes
 from nntui.engine.events import EpochsEnded, Event, FitUpdated, LayerHealth, RunStarted
 from nntui.engine.trainer import Trainer
 from nntui.ui.palette import blend
-from nntui.ui.screens import file_picker, gallery
 from nntui.ui.screens.file_picker import CsvTree, FilePickerScreen, LoadedData
 from nntui.ui.screens.gallery import ActivationPlot, GalleryScreen
 from nntui.ui.widgets.boundary import MAX_STRENGTH, TEST_MARKER, TRAIN_MARKER, BoundaryPlot
@@ -44,10 +43,9 @@ SIZE = (100, 35)
 
 
 class Harness(App[None]):
-    """Mounts one widget, or pushes one screen; the dashboard's stylesheet plus the views' own rules."""
+    """Mounts one widget, or pushes one screen, with the dashboard's stylesheet (the views' rules live there)."""
 
     CSS_PATH = str(TCSS)
-    CSS = gallery.STYLES + file_picker.STYLES + "LandscapePlot, BoundaryPlot { background: $surface; }"
 
     def __init__(self, widget: Widget | None = None) -> None:
         super().__init__()

@@ -40,22 +40,6 @@ DELIMITERS: tuple[tuple[str, str], ...] = (
     ("bar |", "|"),
 )
 
-STYLES = """
-FilePickerScreen > #picker-body {
-    background: $panel;
-    border: round $primary;
-    border-title-color: $text-primary;
-}
-FilePickerScreen .picker-label, FilePickerScreen #picker-message {
-    color: $text-muted;
-}
-FilePickerScreen #picker-message.-error {
-    color: $text-error;
-    text-style: bold;
-}
-"""
-"""The screen's look for nntui.tcss (DEFAULT_CSS keeps only sizing); tests and screenshots load it from here."""
-
 
 @dataclass(frozen=True)
 class LoadedData:

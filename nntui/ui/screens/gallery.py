@@ -40,30 +40,6 @@ SPARK = "▁▂▃▄▅▆▇█"
 SPARK_WIDTH = 8
 ZERO_GRAD_BADGE = "∇=0"
 
-STYLES = """
-GalleryScreen > #gallery-body {
-    background: $panel;
-    border: round $primary;
-    border-title-color: $text-primary;
-}
-GalleryScreen #gallery-list {
-    background: $panel;
-}
-GalleryScreen ActivationPlot {
-    background: $surface;
-}
-GalleryScreen #gallery-formula {
-    color: $text-accent;
-    text-style: bold;
-}
-GalleryScreen #gallery-hint, GalleryScreen #gallery-note {
-    color: $text-muted;
-}
-"""
-"""The screen's look (colours, borders) in the app stylesheet's terms: nntui.tcss should carry
-these rules (DEFAULT_CSS keeps only sizing, as for the other screens); tests and screenshots
-load them from here."""
-
 
 def activation_curves(name: str, points: int = POINTS) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """x over [-5, 5], the curve f(x) and the engine's hand-written derivative f′(x), float64."""

@@ -18,6 +18,8 @@ KEYS: tuple[tuple[str, str], ...] = (
     ("l", "log-scale loss axis on/off"),
     ("m", "smoothing of the loss curve on/off"),
     ("p  or  ctrl+s", "save an SVG screenshot"),
+    ("a", "activation gallery: every activation's curve and derivative; enter picks one"),
+    ("o", "open a CSV file to train on (inputs, target, delimiter; checked before use)"),
     ("ctrl+p", "command palette (every action, themes)"),
     ("? or f1", "this help"),
     ("esc", "leave a field (then the keys above work again)"),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 from textual import on
 from textual.app import ComposeResult
@@ -16,7 +17,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.reactive import reactive
 from textual.suggester import SuggestFromList
-from textual.widgets import Button, Input, Label, Select, Static
+from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
 from nntui.engine.config import (
     ACTIVATIONS,
@@ -44,6 +45,8 @@ INPUT_FIELDS: dict[str, tuple[str, str]] = {
     "seed": ("seed", "0"),
 }
 SELECT_FIELDS = ("dataset", "optimizer", "loss", "device")
+SWITCH_FIELDS = ("health",)
+"""On/off settings shown as a checkbox."""
 LIVE_FIELDS = frozenset({"lr"})
 """Fields a running trainer takes without a reset."""
 CUSTOM = "(custom)"
@@ -58,16 +61,30 @@ class DeviceChoice:
 
 
 def _text_of(config: TrainConfig, field: str) -> str:
-    value = getattr(config, field)
+    return _format(field, getattr(config, field))
+
+
+def _format(field: str, value: object) -> str:
+    """A field's value as the panel shows it (and as the engine parses it back)."""
+    if isinstance(value, str):
+        return value
     if field == "hidden":
-        return ",".join(str(v) for v in value)
+        return ",".join(str(v) for v in value)  # type: ignore[attr-defined]
     if field == "activation":
-        return ",".join(value)
+        return ",".join(value)  # type: ignore[arg-type]
     if field == "batch_size":
         return "full" if value == 0 else str(value)
     if field == "lr":
         return f"{value:g}"
     return str(value)
+
+
+def _dataset_options(config: TrainConfig) -> list[tuple[str, str]]:
+    """The built-in data sets, and the CSV file first when the config trains on one."""
+    options = [(d, d) for d in (*REGRESSION_DATASETS, *CLASSIFICATION_DATASETS)]
+    if config.dataset == "csv":
+        options.insert(0, (f"csv: {Path(config.data).name or config.data}", "csv"))
+    return options
 
 
 def _losses_for(dataset: str) -> tuple[str, ...]:
@@ -154,11 +171,7 @@ class ControlPanel(VerticalScroll):
                 compact=True,
                 id="preset",
             )
-        datasets = [d for d in (*REGRESSION_DATASETS, *CLASSIFICATION_DATASETS)]
-        options = [(d, d) for d in datasets]
-        if c.dataset == "csv":
-            options.insert(0, (f"csv: {c.data}", "csv"))
-        yield from self._select_row("dataset", options, c.dataset)
+        yield from self._select_row("dataset", _dataset_options(c), c.dataset)
         yield from self._input_row("hidden", c)
         yield from self._input_row("activation", c)
         yield from self._input_row("lr", c)
@@ -168,6 +181,9 @@ class ControlPanel(VerticalScroll):
         yield from self._input_row("batch_size", c)
         yield from self._input_row("seed", c)
         yield from self._select_row("device", [(d.label, d.name) for d in self.devices], c.device)
+        with Horizontal(classes="field-row"):
+            yield Label("health", classes="field-label")
+            yield Checkbox("per-layer gradients", c.health, compact=True, id="health")
         yield Static("", id="config-problems", markup=False)
         with Horizontal(id="buttons"):
             yield Button("Start", id="btn-toggle_run", compact=True, variant="primary")
@@ -209,6 +225,8 @@ class ControlPanel(VerticalScroll):
             value = self.query_one(f"#{field}", Select).value
             if isinstance(value, str):
                 out[field] = value
+        for field in SWITCH_FIELDS:
+            out[field] = "on" if self.query_one(f"#{field}", Checkbox).value else "off"
         if out.get("dataset") == "csv":
             out.pop("dataset")  # keep the CLI's csv file settings from the base config
         return out
@@ -252,14 +270,52 @@ class ControlPanel(VerticalScroll):
         if base:
             self.base = config
         # programmatic changes must not look like the user's (no ConfigChanged per field)
-        with self.prevent(Select.Changed, Input.Changed):
+        with self.prevent(Select.Changed, Input.Changed, Checkbox.Changed):
             for field in INPUT_FIELDS:
                 self.query_one(f"#{field}", Input).value = _text_of(config, field)
-            self.query_one("#dataset", Select).value = config.dataset
+            dataset = self.query_one("#dataset", Select)
+            dataset.set_options(_dataset_options(config))
+            dataset.value = config.dataset
             self._set_loss_options(config.dataset, config.loss)
             self.query_one("#optimizer", Select).value = config.optimizer
             self.query_one("#device", Select).value = config.device
+            for field in SWITCH_FIELDS:
+                self.query_one(f"#{field}", Checkbox).value = bool(getattr(config, field))
         self._show_problems()
+
+    def set_field(self, name: str, value: object) -> bool:
+        """Set one shown field and commit it as Enter would: the app gets the same
+        ConfigChanged as from typing (so a running run takes a new lr at once, and other
+        changes ask to reset). Returns False if the panel's fields do not make a valid
+        config afterwards (the field is then marked invalid with the reason, as when typed).
+        """
+        with self.prevent(Select.Changed, Input.Changed, Checkbox.Changed):
+            if name in INPUT_FIELDS:
+                self.query_one(f"#{name}", Input).value = _format(name, value)
+            elif name in SWITCH_FIELDS:
+                self.query_one(f"#{name}", Checkbox).value = bool(value)
+            elif name in SELECT_FIELDS:
+                self.query_one(f"#{name}", Select).value = value
+                if name == "dataset" and isinstance(value, str):
+                    loss = self.query_one("#loss", Select).value
+                    self._set_loss_options(value, loss if isinstance(loss, str) else "")
+            else:
+                raise ValueError(f"the panel has no field {name!r}")
+        self._show_problems()
+        if self.problems():
+            return False
+        self._commit()
+        return True
+
+    def use_data(self, config: TrainConfig) -> bool:
+        """Train on the data of `config` (a CSV file from the file picker): its file settings
+        become the panel's base, the dataset list gains a "csv: <file>" entry, and the change
+        is committed like any other (a running run asks to reset)."""
+        self.set_config(config)
+        if self.problems():
+            return False
+        self._commit()
+        return True
 
     def _set_loss_options(self, dataset: str, loss: str) -> None:
         select = self.query_one("#loss", Select)
@@ -306,6 +362,12 @@ class ControlPanel(VerticalScroll):
             loss = self.query_one("#loss", Select).value
             with self.prevent(Select.Changed):
                 self._set_loss_options(event.value, loss if isinstance(loss, str) else "")
+        self._show_problems()
+        self._commit()
+
+    @on(Checkbox.Changed)
+    def _switch_changed(self, event: Checkbox.Changed) -> None:
+        event.stop()
         self._show_problems()
         self._commit()
 

@@ -13,7 +13,7 @@ import numpy as np
 
 from nntui.engine.events import FitUpdated, RunStarted
 from nntui.ui.palette import Palette
-from nntui.ui.widgets.plot_panel import PlotPanel
+from nntui.ui.widgets.plot_panel import PlotPanel, fit_title
 
 MAX_DATA_POINTS = 300
 """Scatter points drawn per set: plotext's cost grows with points, the picture does not."""
@@ -65,11 +65,11 @@ class FitPlot(PlotPanel):
         fit = self.fit
         assert fit is not None
         if fit.kind == "curve":
-            self._draw_curve(plt, fit, palette)
+            self._draw_curve(plt, fit, palette, width)
         elif fit.kind == "boundary":
             self._draw_boundary(plt, fit, palette)
         else:
-            self._draw_scatter(plt, fit, palette)
+            self._draw_scatter(plt, fit, palette, width)
 
     def _points(self, test: bool = False) -> tuple[np.ndarray, np.ndarray]:
         s = self.started
@@ -90,9 +90,9 @@ class FitPlot(PlotPanel):
             return "x", "y"
         return (s.input_names[0] if s.input_names else "x"), s.target_name or "y"
 
-    def _draw_curve(self, plt: Any, fit: FitUpdated, palette: Palette) -> None:
+    def _draw_curve(self, plt: Any, fit: FitUpdated, palette: Palette, width: int) -> None:
         x_name, y_name = self._names()
-        plt.title(f"fit at epoch {fit.epoch}: {y_name} against {x_name}")
+        plt.title(fit_title([f"fit at epoch {fit.epoch}: {y_name} against {x_name}"], width))
         for test in (False, True):
             x, y = self._points(test)
             if len(x):
@@ -107,9 +107,9 @@ class FitPlot(PlotPanel):
         else:
             self.line(plt, gx, py, palette.prediction, label="model")
 
-    def _draw_scatter(self, plt: Any, fit: FitUpdated, palette: Palette) -> None:
+    def _draw_scatter(self, plt: Any, fit: FitUpdated, palette: Palette, width: int) -> None:
         _, y_name = self._names()
-        plt.title(f"fit at epoch {fit.epoch}: predicted against actual {y_name}")
+        plt.title(fit_title([f"fit at epoch {fit.epoch}: predicted against actual {y_name}"], width))
         actual = np.asarray(fit.x, dtype=np.float64).reshape(-1)
         pred = np.asarray(fit.y, dtype=np.float64).reshape(-1)
         ok = np.isfinite(actual) & np.isfinite(pred)

@@ -28,7 +28,7 @@ from nntui.engine.errors import NntuiError
 from nntui.engine.events import RunStarted
 from nntui.ui.palette import Palette, blend
 from nntui.ui.widgets.boundary import ensure_styles
-from nntui.ui.widgets.plot_panel import PlotPanel
+from nntui.ui.widgets.plot_panel import PlotPanel, fit_title
 
 PATH_MARKER = "•"
 START_MARKER = "○"
@@ -234,20 +234,27 @@ class LandscapePlot(PlotPanel):
         assert ls is not None
         sample = f", {self.sampled_rows:,}-row sample" if self.sampled_rows else ""
         if ls.b is None:
-            self._draw_curve(plt, ls, palette, sample)
+            self._draw_curve(plt, ls, palette, sample, width)
         else:
-            self._draw_bowl(plt, ls, palette, sample)
+            self._draw_bowl(plt, ls, palette, sample, width)
 
     def _now_text(self) -> str:
+        """Where the descent is now; short, so it still fits a plot beside the fit (≈40 columns)."""
         if self._last is None:
             return "no steps yet"
-        values = ", ".join(f"{n} = {v:.3g}" for n, v in zip(("w", "b"), self._last))
-        return f"{CURRENT_MARKER} epoch {self.start_epoch + self._seen}: {values}"
+        values = ", ".join(f"{n} {v:.3g}" for n, v in zip(("w", "b"), self._last))
+        return f"{CURRENT_MARKER} {values}"
 
-    def _draw_curve(self, plt: Any, ls: Landscape, palette: Palette, sample: str) -> None:
+    def _epoch_text(self) -> str:
+        return f"epoch {self.start_epoch + self._seen:,}" if self._last is not None else ""
+
+    def _draw_curve(self, plt: Any, ls: Landscape, palette: Palette, sample: str, width: int) -> None:
         w = np.asarray(ls.w, dtype=np.float64)
         cost = np.asarray(ls.cost, dtype=np.float64)
-        plt.title(f"cost E(w), {ls.loss}{sample} · {MIN_MARKER} min w = {ls.minimum[0]:.3g} · {self._now_text()}")
+        plt.title(fit_title(
+            [f"cost E(w), {ls.loss}{sample}", self._now_text(), f"{MIN_MARKER} min w {ls.minimum[0]:.3g}",
+             self._epoch_text()], width
+        ))
         plt.xlabel("w")
         ok = np.isfinite(cost)
         plt.plot(
@@ -266,11 +273,14 @@ class LandscapePlot(PlotPanel):
         if left:
             plt.xlabel("w (the path left the plotted range)")
 
-    def _draw_bowl(self, plt: Any, ls: Landscape, palette: Palette, sample: str) -> None:
+    def _draw_bowl(self, plt: Any, ls: Landscape, palette: Palette, sample: str, width: int) -> None:
         assert ls.b is not None
         w0, w1, b0, b1 = float(ls.w[0]), float(ls.w[-1]), float(ls.b[0]), float(ls.b[-1])
         mw, mb = float(ls.minimum[0]), float(ls.minimum[1])
-        plt.title(f"cost E(w, b), {ls.loss}{sample} · {MIN_MARKER} min ({mw:.3g}, {mb:.3g}) · {self._now_text()}")
+        plt.title(fit_title(
+            [f"E(w, b), {ls.loss}{sample}", self._now_text(), f"{MIN_MARKER} ({mw:.3g}, {mb:.3g})",
+             self._epoch_text()], width
+        ))
         plt.xlabel("w" if not self._path_in([(w0, w1), (b0, b1)])[1] else "w (the path left the plotted range)")
         plt.ylabel("b")
         plt.xlim(w0, w1)

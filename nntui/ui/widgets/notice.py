@@ -1,4 +1,4 @@
-"""A one-to-three-line notice over the plots: divergence, warnings worth reading now.
+"""A one-to-five-line notice over the plots: divergence, warnings worth reading now.
 
 A toast disappears after a few seconds; a diverged run stays paused until the user acts,
 so its message (epoch, suggested learning rate) stays in view until the run goes on.
@@ -15,7 +15,7 @@ class Notice(Static):
     DEFAULT_CSS = """
     Notice {
         height: auto;
-        max-height: 4;
+        max-height: 6;
         display: none;
     }
     Notice.-shown {

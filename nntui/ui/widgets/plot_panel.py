@@ -309,6 +309,21 @@ class PlotPanel(PlotextPlot):
         return strips
 
 
+def fit_title(parts: list[str], width: int, sep: str = " · ") -> str:
+    """As many of `parts` as fit in `width` columns (the first one always, cut with "…").
+
+    plotext drops a title wider than its plot altogether, and a plot beside another one
+    (fit and cost landscape) may be only about 40 columns wide.
+    """
+    room = max(1, width - 2)
+    title = parts[0] if len(parts[0]) <= room else parts[0][: room - 1] + "…"
+    for part in parts[1:]:
+        if len(title) + len(sep) + len(part) > room:
+            break
+        title += sep + part
+    return title
+
+
 def _wrap(text: str, width: int) -> list[str]:
     """Word-wrap without Rich (messages are short, plain text)."""
     lines: list[str] = []
