@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from nntui import __version__
 from nntui.engine.config import (
@@ -51,9 +52,17 @@ exit codes: 0 done, 1 internal error, 2 bad input, 3 diverged (NaN/inf),
 """
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a refusal is one line (as every other bad input), not a usage dump."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"nntui: error: {message} (see nntui --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="nntui",
+        allow_abbrev=False,  # `--ep 5` must not quietly mean --epochs
         description="Watch a small neural network learn: a terminal dashboard, or headless.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -101,9 +110,30 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     return apply_text(base, given)
 
 
+def join_negative_values(argv: Sequence[str]) -> list[str]:
+    """`--lr -1e-3` → `--lr=-1e-3`: argparse takes a value starting with "-" for a flag
+    (unless it looks like a plain negative number), so the field check would never see it
+    and say what is wrong with it."""
+    flags = set(FIELD_FLAGS.values()) - {FIELD_FLAGS[name] for name in SWITCHES}
+    out: list[str] = []
+    it = iter(argv)
+    for arg in it:
+        if arg in flags:
+            value = next(it, None)
+            if value is None:
+                out.append(arg)
+            elif value.startswith("-") and not value.startswith("--"):
+                out.append(f"{arg}={value}")
+            else:
+                out += [arg, value]
+        else:
+            out.append(arg)
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(join_negative_values(sys.argv[1:] if argv is None else argv))
     if args.list_devices:
         from nntui.engine.devices import available_devices
 

@@ -7,6 +7,7 @@ the run cleanly: metrics are flushed and a checkpoint is written before exiting.
 from __future__ import annotations
 
 import math
+import os
 import signal
 import sys
 import threading
@@ -93,12 +94,17 @@ class ConsoleSink:
             self.say(f"nntui: error: {event.error}")
 
     def _progress(self, e: EpochsEnded) -> None:
-        if math.isfinite(e.test_loss[-1]):
-            self.last_test = float(e.test_loss[-1])
         every = self.log_every or 1
         hits = [i for i, ep in enumerate(e.epochs) if ep % every == 0 or ep == e.total_epochs]
         width = len(str(e.total_epochs))
+        # the test loss is measured only on some epochs (NaN between): each line shows the
+        # latest one measured at or before its own epoch, never a later one from the chunk
+        measured = [i for i, v in enumerate(e.test_loss) if math.isfinite(v)]
+        m = 0
         for i in hits:
+            while m < len(measured) and measured[m] <= i:
+                self.last_test = float(e.test_loss[measured[m]])
+                m += 1
             epoch = int(e.epochs[i])
             eta = (e.total_epochs - epoch) / e.steps_per_s if e.steps_per_s > 0 else math.nan
             test = f"  test {_fmt_loss(self.last_test)}" if math.isfinite(self.last_test) else ""
@@ -106,6 +112,8 @@ class ConsoleSink:
                 f"epoch {epoch:>{width}}/{e.total_epochs}  loss {_fmt_loss(float(e.train_loss[i]))}{test}"
                 f"  {e.steps_per_s:,.0f} steps/s  ETA {_fmt_duration(eta)}"
             )
+        if measured:
+            self.last_test = float(e.test_loss[measured[-1]])
 
 
 def _nice(n: int) -> int:
@@ -183,6 +191,9 @@ def run_headless(
                 return EXIT_BAD_INPUT
     except NntuiError as exc:
         console.say(f"nntui: error: {exc}")
+        return EXIT_BAD_INPUT
+    if out is not None and os.path.isfile(out):  # (isfile: an unreadable path is no error here)
+        console.say(f"nntui: error: out: {out} is a file, not a directory; give a new or existing folder")
         return EXIT_BAD_INPUT
 
     sink = RunDirSink(out, on_error=lambda m: console.say(f"nntui: warning: {m}"), resume=resume is not None) \

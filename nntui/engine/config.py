@@ -326,8 +326,8 @@ def validate(c: TrainConfig) -> None:
     if c.batch_size < 0:
         raise ConfigError("batch_size", c.batch_size, "expected 0 (full batch) or a positive size")
     validate_device_name(c.device)
-    if not -(2**63) <= c.seed < 2**63:
-        raise ConfigError("seed", c.seed, "expected a 64-bit whole number")
+    if not 0 <= c.seed < 2**63:  # numpy's generators refuse negative seeds
+        raise ConfigError("seed", c.seed, "expected a whole number from 0 to 2^63-1")
     if not 0 <= c.test_fraction < 1:
         raise ConfigError("test_fraction", c.test_fraction, "expected at least 0 and below 1, e.g. 0.2")
     _one_of("engine", c.engine, ENGINES)

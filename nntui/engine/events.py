@@ -133,7 +133,8 @@ class RunFinished:
     steps_per_s: float
     elapsed_s: float
     message: str = ""
-    """For diverged: the epoch and a suggested learning rate."""
+    """For diverged: the epoch and a suggested learning rate; for stopped: who stopped it
+    when not the user's stop (reset, quit, interrupted by SIGINT)."""
     suggested_lr: float | None = None
     metrics: dict[str, float] = field(default_factory=dict)
 

@@ -331,12 +331,15 @@ class Trainer:
                 rate = done / dt if dt > 0 else chunk * 2
                 chunk = int(min(max(1, rate * self.chunk_seconds), 100_000, chunk * 4 + 1))
 
-        reason = control.stop_reason if control.stopped and self.epoch < total else "done"
+        # reason is one of done/stopped/diverged; who stopped it (reset, quit, a signal) is the message
+        why = control.stop_reason if control.stopped and self.epoch < total else None
+        reason = "done" if why is None else "stopped"
         self._emit_fit(emit)
         run_s = self.active_s - (self.resume.elapsed_s if self.resume else 0.0)
         overall = (self.epoch - start_epoch) * n_batches / run_s if run_s > 0 else 0.0
         finished = RunFinished(
-            reason or "stopped", self.epoch, last_loss, self.best, overall, self.active_s, metrics=metrics
+            reason, self.epoch, last_loss, self.best, overall, self.active_s,
+            message="" if why in (None, "", "stopped") else why, metrics=metrics,
         )
         if self.on_checkpoint:
             self.on_checkpoint(self.checkpoint())

@@ -101,4 +101,5 @@ def test_a_command_for_a_queued_run_waits_for_it(proc: TrainerProcess) -> None:
     _collect(proc, lambda g: sum(len(e.epochs) for e in _events(g, 6, EpochsEnded)) == 3, got)
     proc.stop(6)
     _collect(proc, lambda g: (6, EXITED) in g, got)
-    assert _events(got, 5, RunFinished)[0].reason == "reset"
+    finished = _events(got, 5, RunFinished)[0]
+    assert (finished.reason, finished.message) == ("stopped", "reset")
