@@ -33,6 +33,8 @@ if TYPE_CHECKING:
     from nntui.engine.trainer import Checkpoint
 
 READY = "ready"
+DEVICES = "devices"
+"""Sent with the child's devices as soon as it has imported torch (before READY)."""
 EXITED = "exited"
 """Sent after a run's last event: its trainer returned and its files are written."""
 
@@ -65,6 +67,12 @@ def _child_main(conn: Connection) -> None:
             signal.signal(sig, signal.SIG_IGN)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     import torch  # the import is the warm-up
+
+    from nntui.engine.devices import available_devices
+
+    # the devices first (the dashboard lists them, and need not import torch itself for it)
+    # as plain (name, label) pairs: unpickling DeviceInfo would import torch in the parent
+    conn.send((DEVICES, [(d.name, d.label) for d in available_devices()]))
 
     from nntui.engine.control import Control
     from nntui.engine.runs import RunDirSink, load_checkpoint
@@ -185,6 +193,8 @@ class TrainerProcess:
         self.process.start()
         child.close()
         self.ready = False
+        self.devices: list[tuple[str, str]] | None = None
+        """(name, label) of what the child can train on, once it has imported torch (the parent need not)."""
         self._send_lock = threading.Lock()
 
     # -- commands --------------------------------------------------------------------------
@@ -230,6 +240,9 @@ class TrainerProcess:
                 item = self._conn.recv()
                 if item == READY:
                     self.ready = True
+                    continue
+                if isinstance(item, tuple) and item[0] == DEVICES:
+                    self.devices = [(str(name), str(label)) for name, label in item[1]]
                     continue
                 items.append(item)
         except (EOFError, OSError):

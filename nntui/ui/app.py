@@ -120,7 +120,7 @@ class NntuiApp(App[int]):
         self,
         config: TrainConfig,
         *,
-        devices: list[DeviceChoice],
+        devices: list[DeviceChoice] | None = None,
         out: str | Path | None = None,
         ui_hz: float | None = None,
         checkpoint: Checkpoint | None = None,
@@ -128,9 +128,12 @@ class NntuiApp(App[int]):
     ) -> None:
         super().__init__()
         self.config = config
-        self.devices = devices
         self.ui_hz = float(ui_hz) if ui_hz else default_ui_hz()
         self.host: RunHost = make_host(self, host, out)
+        if devices is None and (found := self.host.devices) is not None:
+            devices = [DeviceChoice(name, label) for name, label in found]
+        self.devices = devices
+        """None until the host has listed them (the process host's child does, after it imported torch)."""
         self.checkpoint = checkpoint
         """A run to continue (from --resume); used by the first run only."""
         self.status = RunStatus(total=config.epochs, device=self._device_label(config.device))
@@ -202,16 +205,28 @@ class NntuiApp(App[int]):
                 )
 
     def _device_label(self, name: str) -> str:
-        for d in self.devices:
+        for d in self.devices or ():
             if d.name == name:
                 return d.label
         return self.devices[0].label if name == "auto" and self.devices else name
+
+    def _take_devices(self) -> None:
+        """The host listed its devices (after start-up): into the panel and the status line."""
+        found = self.host.devices
+        if found is None:
+            return
+        self.devices = [DeviceChoice(name, label) for name, label in found]
+        self.panel.set_devices(self.devices)
+        if self.run_config is None:
+            self.status.device = self._device_label(self.panel.committed.device)
 
     # -- the timer: drain, apply, redraw what changed ----------------------------------------------
 
     def _tick(self) -> None:
         if not self.is_running:
             return
+        if not self.panel.devices_known:
+            self._take_devices()
         drained = self.host.mailbox.drain()
         if drained is not None:
             self._apply(drained)
@@ -677,16 +692,15 @@ def create_app(
     first run starts (paused), and the run directory is written to again unless `out` says otherwise.
     Raises NntuiError for a run directory that cannot be resumed. `host`: see HOSTS.
     """
-    from nntui.engine.devices import available_devices
-
     checkpoint = None
     if resume is not None:
         from nntui.engine.runs import load_checkpoint
 
         config, checkpoint = load_checkpoint(resume)  # checked here: a bad directory fails before the UI
         out = out or resume
-    devices = [DeviceChoice(d.name, d.label) for d in available_devices()]
-    return NntuiApp(config, devices=devices, out=out, ui_hz=ui_hz, checkpoint=checkpoint, host=host)
+    # the devices come from the host: the process host's child lists them, so this process
+    # need not import torch (2 s here) before the first frame
+    return NntuiApp(config, out=out, ui_hz=ui_hz, checkpoint=checkpoint, host=host)
 
 
 def run_app(

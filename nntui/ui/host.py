@@ -43,6 +43,10 @@ class RunHost(Protocol):
     """Counts runs started; the app notices a new run by a changed number."""
 
     @property
+    def devices(self) -> list[tuple[str, str]] | None:
+        """(name, label) of what the trainer can use (GPU names included), or None while not known yet."""
+
+    @property
     def active(self) -> bool:
         """A run exists that has not finished (running or paused)."""
 
@@ -104,6 +108,7 @@ class ThreadHost:
         """Builds the Trainer (default: the engine's). Tests inject faults through it."""
         self._run: _Run | None = None
         self._out_count = 0
+        self._devices: list[tuple[str, str]] | None = None
 
     # -- state ---------------------------------------------------------------------------
 
@@ -121,6 +126,15 @@ class ThreadHost:
     def paused(self) -> bool:
         run = self._run
         return run is not None and run.control.paused
+
+    @property
+    def devices(self) -> list[tuple[str, str]]:
+        """The trainer is in this process, which imports torch to train anyway: ask it now."""
+        if self._devices is None:
+            from nntui.engine.devices import available_devices
+
+            self._devices = [(d.name, d.label) for d in available_devices()]
+        return self._devices
 
     def mark_finished(self) -> None:
         """The app saw RunFinished/RunFailed in the mailbox: the run no longer counts as active."""

@@ -86,6 +86,13 @@ class ProcessHost:
             self._ensure_pump()
         return self._proc.ready
 
+    @property
+    def devices(self) -> list[tuple[str, str]] | None:
+        """Listed by the child once it is ready: this process never imports torch for it."""
+        if self._proc.devices is None and self.app.is_running:
+            self._ensure_pump()  # the pump is what hears them
+        return self._proc.devices
+
     def mark_finished(self) -> None:
         if self._run is not None:
             self._run.finished = True

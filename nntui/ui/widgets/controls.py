@@ -140,9 +140,12 @@ class ControlPanel(VerticalScroll):
             super().__init__()
             self.action = action
 
-    def __init__(self, config: TrainConfig, devices: list[DeviceChoice], *, id: str | None = None) -> None:
+    def __init__(self, config: TrainConfig, devices: list[DeviceChoice] | None, *, id: str | None = None) -> None:
         super().__init__(id=id)
-        self.devices = devices or [DeviceChoice("cpu", "cpu")]
+        self.devices_known = devices is not None
+        """False until the trainer has listed its devices (the process host's child imports
+        torch for that; the panel shows "auto" and cpu meanwhile)."""
+        self.devices = devices or [DeviceChoice("auto", "auto (probing…)"), DeviceChoice("cpu", "cpu")]
         self.base = config
         """Fields the panel does not show (samples, noise, test split, CSV options…) come from here."""
         self.committed = self._with_device(config)
@@ -316,6 +319,20 @@ class ControlPanel(VerticalScroll):
             return False
         self._commit()
         return True
+
+    def set_devices(self, devices: list[DeviceChoice]) -> None:
+        """The trainer's devices are known: list them; a device still on "auto" becomes the
+        best one, as if it had been listed from the start (no change the user made)."""
+        self.devices_known = True
+        self.devices = devices or [DeviceChoice("cpu", "cpu")]
+        select = self.query_one("#device", Select)
+        current = select.value
+        names = [d.name for d in self.devices]
+        with self.prevent(Select.Changed):
+            select.set_options([(d.label, d.name) for d in self.devices])
+            select.value = current if current in names else names[0]
+        self.committed = self._with_device(self.committed)
+        self._show_problems()
 
     def _set_loss_options(self, dataset: str, loss: str) -> None:
         select = self.query_one("#loss", Select)
