@@ -560,7 +560,7 @@ class Trainer:
         if self.on_diverge == "pause":
             emit(Warned(message))
             # the loop emits StateChanged("paused", reason, suggested_lr) next
-            self._pause_reason = f"{message} Lower the learning rate (to {suggestion:g}?) and press space."
+            self._pause_reason = message  # the suggestion rides in StateChanged.suggested_lr
             self._pause_suggestion = suggestion
             control.pause()
             return None

@@ -99,21 +99,23 @@ class NntuiApp(App[int]):
     AUTO_FOCUS = None
     """No field focused at start: space and the letter keys work at once."""
 
+    # the footer shows these in order and cuts the rest on a narrow terminal: the run keys,
+    # then help and quit (80 columns still show them), then the views
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("space", "toggle_run", "Start/Pause"),
         Binding("n", "step", "Step"),
         Binding("full_stop", "step", "Step", show=False),
         Binding("r", "reset", "Reset"),
         Binding("s", "stop", "Stop"),
+        Binding("question_mark,f1", "help", "Help"),
+        Binding("q", "quit", "Quit"),
         Binding("l", "toggle_log", "Log-y"),
         Binding("m", "toggle_smooth", "Smooth"),
-        Binding("p", "save_screenshot", "Screenshot"),
-        Binding("ctrl+s", "save_screenshot", "Screenshot", show=False, priority=True),
         Binding("a", "gallery", "Activations"),
         Binding("o", "open_csv", "Open CSV"),
-        Binding("question_mark,f1", "help", "Help"),
+        Binding("p", "save_screenshot", "Screenshot"),
+        Binding("ctrl+s", "save_screenshot", "Screenshot", show=False, priority=True),
         Binding("escape", "leave_field", "Leave field", show=False),
-        Binding("q", "quit", "Quit"),
     ]
 
     def __init__(
@@ -276,12 +278,13 @@ class NntuiApp(App[int]):
             if isinstance(note, StateChanged):
                 if note.reason:
                     s.state = "diverged"
+                    try_lr = f" to {note.suggested_lr:g} (it lowered the loss in a trial)" if note.suggested_lr else ""
                     self.notice.show_notice(
-                        f"Diverged: {note.reason}\nLower the learning rate (lr field, then Enter) and press space "
-                        "to go on from the last good weights, or r to reset.",
+                        f"Diverged: {note.reason}\nLower the learning rate{try_lr}: type it in the lr field, "
+                        "Enter, then space to go on from those weights, or r to reset.",
                         "warning",
                     )
-                    self.notify(f"Diverged at epoch {note.epoch}: paused.", severity="warning", timeout=6)
+                    self.notify("Diverged: paused (see the note above the plots).", severity="warning", timeout=6)
                 elif s.state not in ("done", "stopped", "failed"):
                     s.state = note.state if note.state in ("running", "paused") else s.state
                     if note.state == "running" and self.notice.shown and self.notice.has_class("-warning"):

@@ -142,10 +142,15 @@ class LossPlot(PlotPanel):
                 self.points(plt, x, y, palette.test, "•", label="test")
             else:
                 self.line(plt, x, y, palette.test, label="test")
+        columns = max(8, width - Y_LABEL_COLUMNS)
+        span = max(x_hi, x_lo + 1) - x_lo
         for m in self.markers:
             if x_lo <= m.epoch <= x_hi:
                 plt.vertical_line(m.epoch, color=palette.marker)
-                plt.text(m.label, m.epoch, hi, color=palette.marker, alignment="left")
+                # right of the line, unless the label would run off the plot's right edge
+                room = (1 - (m.epoch - x_lo) / span) * columns
+                side = "left" if room > len(m.label) + 1 else "right"
+                plt.text(m.label, m.epoch, hi, color=palette.marker, alignment=side)
         if self.log_y:
             ticks, labels = log_ticks(lo, hi, max(2, (height - 4) // 2))
             plt.yticks(ticks, labels)

@@ -1,4 +1,4 @@
-"""The status line and progress bar: epoch of total, loss, best, steps/s, ETA, device, state.
+"""The status line and progress bar: state, epoch of total, loss, best, device; steps/s and ETA by the bar.
 
 Updated on the app's timer; the text widget is only touched when its text changed, so an
 idle or paused dashboard costs nothing to keep on screen.
@@ -62,28 +62,37 @@ def fmt_duration(s: float) -> str:
 
 
 def status_text(s: RunStatus) -> str:
-    """One line, most important first (a narrow terminal cuts the end)."""
+    """The first line, most important first (a narrow terminal cuts the end); the rate and
+    the ETA sit beside the progress bar (`rate_text`), so 80 columns show everything that matters."""
     parts = [s.state.upper()]
     if s.total:
         parts.append(f"epoch {s.epoch:,}/{s.total:,}")
     parts.append(f"loss {fmt_loss(s.loss)}")
     parts.append(f"best {fmt_loss(s.best)}")
-    if math.isfinite(s.test_loss):
-        parts.append(f"test {fmt_loss(s.test_loss)}")
-    if s.state in ("running", "paused", "diverged") or s.steps_per_s:
-        parts.append(f"{s.steps_per_s:,.0f} steps/s")
-    if s.state == "running":
-        parts.append(f"ETA {fmt_duration(s.eta_s)}")
-    if s.note:
-        parts.append(s.note)
     if s.device:
         parts.append(s.device)
+    if math.isfinite(s.test_loss):
+        parts.append(f"test {fmt_loss(s.test_loss)}")
+    if s.note:
+        parts.append(s.note)
     if math.isfinite(s.lr):
         parts.append(f"lr {s.lr:g}")
     for key, value in s.metrics.items():
         if math.isfinite(value):
-            parts.append(f"{key.replace('_', ' ')} {value:.3f}")
+            shown = f"{value:.3f}" if abs(value) < 1e3 else f"{value:.3g}"  # r2 of a diverged run: -1.7e+11
+            parts.append(f"{key.replace('_', ' ')} {shown}")
     return " │ ".join(parts)
+
+
+def rate_text(s: RunStatus) -> str:
+    """Steps/s and the ETA, beside the progress bar (as tqdm puts them)."""
+    parts = []
+    # paused or stepping, the last chunk's rate means nothing (one epoch, then a wait)
+    if s.state == "running" or (s.state in ("done", "stopped") and s.steps_per_s):
+        parts.append(f"{s.steps_per_s:,.0f} steps/s")
+    if s.state == "running":
+        parts.append(f"ETA {fmt_duration(s.eta_s)}")
+    return "  ".join(parts)
 
 
 class StatusLine(Vertical):
@@ -106,6 +115,12 @@ class StatusLine(Vertical):
     StatusLine ProgressBar {
         width: 1fr;
     }
+    StatusLine #status-rate {
+        width: 30;  /* "12,345 steps/s  ETA 1h02m" */
+        height: 1;
+        text-align: right;
+        text-wrap: nowrap;
+    }
     StatusLine Bar {
         width: 1fr;
     }
@@ -114,6 +129,7 @@ class StatusLine(Vertical):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.text = ""
+        self.rate = ""
         self._progress: tuple[int, int] = (-1, -1)
 
     def compose(self) -> ComposeResult:
@@ -124,6 +140,8 @@ class StatusLine(Vertical):
         with Horizontal():
             # a total from the start: an indeterminate bar animates at 15 Hz (CPU and SSH bytes)
             yield self._bar
+            self._rate_widget = Static("", id="status-rate", markup=False)
+            yield self._rate_widget
 
     def show(self, status: RunStatus) -> bool:
         """Update what changed; True if anything did."""
@@ -134,6 +152,11 @@ class StatusLine(Vertical):
             # the line never changes size: skip the layout pass (measured: a reflow of the whole
             # screen on every tick, 8 ms each, and every widget repainted)
             self._text_widget.update(text, layout=False)
+            changed = True
+        rate = rate_text(status)
+        if rate != self.rate:
+            self.rate = rate
+            self._rate_widget.update(rate, layout=False)  # a fixed width: no reflow either
             changed = True
         progress = (status.epoch, max(1, status.total))
         if progress != self._progress:
