@@ -27,6 +27,7 @@ from textual.widgets import Footer
 from nntui.engine.config import TrainConfig, config_summary
 from nntui.engine.errors import ConfigError, NntuiError
 from nntui.engine.events import LayerHealth, LearningRateChanged, RunFailed, RunFinished, StateChanged, Warned
+from nntui.headless import SIGNAL_EXIT
 from nntui.ui.host import RunHost, ThreadHost
 from nntui.ui.mailbox import Drained
 from nntui.ui.screens.confirm_reset import ConfirmReset
@@ -116,6 +117,8 @@ class NntuiApp(App[int]):
         Binding("p", "save_screenshot", "Screenshot"),
         Binding("ctrl+s", "save_screenshot", "Screenshot", show=False, priority=True),
         Binding("escape", "leave_field", "Leave field", show=False),
+        # Textual's own ctrl+c only says "press ctrl+q"; here it means what it means in a shell
+        Binding("ctrl+c", "interrupt", "Interrupt", show=False, priority=True),
     ]
 
     def __init__(
@@ -148,6 +151,10 @@ class NntuiApp(App[int]):
         self.skipped_frames = 0
         """Plot redraws held back by UI_CPU_BUDGET (for the benchmark and the report)."""
         self._opening_gallery = False
+        self._leaving = False
+        self._signals: list[int] = []
+        self.ended_by: str | None = None
+        """SIGTERM, SIGHUP, SIGINT or Ctrl-C if one ended the app (the exit code says which)."""
         self.data_dir: Path | None = None
         """Where the file picker opens (default: the current CSV file's folder, else the working directory)."""
         self._pending_health: tuple[LayerHealth, ...] = ()
@@ -192,6 +199,7 @@ class NntuiApp(App[int]):
         self._check_size()
         self.status_line.show(self.status)
         self._ticker = self.set_interval(1 / self.ui_hz, self._tick, name="ui-tick")
+        self._install_signal_handlers()
         if self.checkpoint is not None:
             checkpoint, self.checkpoint = self.checkpoint, None
             self._start_run(self.config, paused=True, resume=checkpoint)
@@ -496,12 +504,20 @@ class NntuiApp(App[int]):
 
     def _gallery_failed(self, error: str) -> None:
         self._opening_gallery = False
+        self._leaving = False
+        self._signals: list[int] = []
+        self.ended_by: str | None = None
+        """SIGTERM, SIGHUP, SIGINT or Ctrl-C if one ended the app (the exit code says which)."""
         self.notify(f"The activation gallery could not open: {error}", severity="error", timeout=8)
 
     def _open_gallery(self) -> None:
         from nntui.ui.screens.gallery import GalleryScreen
 
         self._opening_gallery = False
+        self._leaving = False
+        self._signals: list[int] = []
+        self.ended_by: str | None = None
+        """SIGTERM, SIGHUP, SIGINT or Ctrl-C if one ended the app (the exit code says which)."""
         if len(self.screen_stack) > 1:
             return
         text = self.panel.texts().get("activation", "")
@@ -551,11 +567,59 @@ class NntuiApp(App[int]):
 
     async def action_quit(self) -> None:
         """Stop the trainer (it checks for commands every step), wait up to a second, exit."""
+        await self._leave(0, "quit")
+
+    async def action_interrupt(self) -> None:
+        """ctrl+c: as a shell's Ctrl-C would (the run saved, then exit 130)."""
+        self.ended_by = "Ctrl-C"
+        await self._leave(SIGNAL_EXIT["SIGINT"], "interrupted by Ctrl-C")
+
+    async def _leave(self, code: int, reason: str) -> None:
+        if self._leaving:
+            return
+        self._leaving = True
         self._ticker.stop()  # nothing to draw any more; and no tick while the widgets go away
-        stopped = await self.host.shutdown(timeout=1.0)
+        stopped = await self.host.shutdown(timeout=1.0, reason=reason)
         if not stopped:
             self.log.warning("the trainer did not return within 1 s; exiting anyway")
-        self.exit(0)
+        finished = self.host.mailbox.drain().finished  # the run's last word: where it stopped
+        if isinstance(finished, RunFinished):
+            self.status.epoch = finished.epoch
+        self.exit(code)
+
+    def _install_signal_handlers(self) -> None:
+        """SIGTERM, SIGHUP (the SSH connection dropped) and SIGINT end the app as q does:
+        the run stops, its files and a checkpoint are written, the terminal is restored,
+        and the exit code says which signal (143, 129, 130). A signal that was ignored when
+        nntui started (nohup) stays ignored."""
+        import asyncio
+        import signal
+        import threading
+
+        if threading.current_thread() is not threading.main_thread():
+            return  # signals reach the main thread only (an app run from a test's thread)
+        loop = asyncio.get_running_loop()
+        for name in SIGNAL_EXIT:
+            sig = getattr(signal, name, None)
+            if sig is None or signal.getsignal(sig) is signal.SIG_IGN:
+                continue
+            try:
+                loop.add_signal_handler(sig, self._signalled, name)
+            except (NotImplementedError, RuntimeError, ValueError):  # not on this platform or loop
+                continue
+            self._signals.append(sig)
+
+    def _signalled(self, name: str) -> None:
+        self.ended_by = name
+        self.call_later(self._leave, SIGNAL_EXIT[name], f"interrupted by {name}")
+
+    def _remove_signal_handlers(self) -> None:
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        for sig in self._signals:
+            loop.remove_signal_handler(sig)
+        self._signals.clear()
 
     async def on_unmount(self) -> None:
         """Whatever ended the app (q, ctrl+c, an error, a test leaving run_test): stop the trainer.
@@ -564,6 +628,7 @@ class NntuiApp(App[int]):
         trainer left paused would keep the process alive (Textual issue 3966).
         """
         self._ticker.stop()
+        self._remove_signal_handlers()
         await self.host.shutdown(timeout=1.0)
 
     # -- messages from the widgets ------------------------------------------------------------------
@@ -719,9 +784,25 @@ def run_app(
     except NntuiError as exc:
         print(f"nntui: error: {exc}", file=sys.stderr)
         return 2
-    result = app.run()
+    try:
+        result = app.run()
+    except OSError:
+        if app.ended_by != "SIGHUP":
+            raise
+        result = None  # the terminal hung up: restoring it can only fail, the run is saved
     if not app.host.join(timeout=2.0):
-        print("nntui: waiting for the trainer to finish its current step…", file=sys.stderr)
+        _say("nntui: waiting for the trainer to finish its current step…")
+    if app.ended_by:
+        where = f"; saved in {out or resume}" if out or resume else ""
+        _say(f"nntui: {app.ended_by}: stopped at epoch {app.status.epoch}{where}")
     if app.return_code not in (None, 0):
         return int(app.return_code)
     return int(result or 0)
+
+
+def _say(text: str) -> None:
+    """A line on stderr, unless the terminal is gone (SIGHUP)."""
+    try:
+        print(text, file=sys.stderr, flush=True)
+    except OSError:
+        pass

@@ -70,8 +70,9 @@ class RunHost(Protocol):
     def mark_finished(self) -> None:
         """The app saw the run's RunFinished/RunFailed: it no longer counts as active."""
 
-    async def shutdown(self, timeout: float = 1.0) -> bool:
-        """Stop the run and wait (without blocking the UI) until it returned; True if it did."""
+    async def shutdown(self, timeout: float = 1.0, reason: str = "quit") -> bool:
+        """Stop the run and wait (without blocking the UI) until it returned; True if it did.
+        `reason` ends up in the run's RunFinished message (quit, interrupted by SIGTERM…)."""
 
     def join(self, timeout: float) -> bool:
         """Blocking wait for the trainer after the app has exited; True if it is gone."""
@@ -183,11 +184,11 @@ class ThreadHost:
         if self.active:
             self._run.control.set_lr(lr)  # type: ignore[union-attr]
 
-    async def shutdown(self, timeout: float = 1.0) -> bool:
+    async def shutdown(self, timeout: float = 1.0, reason: str = "quit") -> bool:
         run = self._run
         if run is None:
             return True
-        run.control.stop("quit")
+        run.control.stop(reason)
         deadline = time.monotonic() + timeout
         while not run.exited.is_set() and time.monotonic() < deadline:
             await asyncio.sleep(0.01)

@@ -142,12 +142,12 @@ class ProcessHost:
         if self.active:
             self._proc.set_lr(self._run.run_id, lr)  # type: ignore[union-attr]
 
-    async def shutdown(self, timeout: float = 1.0) -> bool:
+    async def shutdown(self, timeout: float = 1.0, reason: str = "quit") -> bool:
         """Stop the run, wait for the child to save and report it, then let the child go."""
         run = self._run
         if run is not None and not run.exited.is_set():
             run.stopped = True
-            self._proc.stop(run.run_id, "quit")
+            self._proc.stop(run.run_id, reason)
             deadline = time.monotonic() + timeout
             while not run.exited.is_set() and time.monotonic() < deadline:
                 await asyncio.sleep(0.01)

@@ -1,0 +1,93 @@
+"""Signals reach the real dashboard in a real terminal (tmux): the run is saved, the terminal
+restored, and the exit code says which signal — as in headless mode (tests/test_faults.py).
+
+SIGTERM and SIGINT from `kill`, Ctrl-C typed in the pane, SIGHUP from `kill`, and a real
+hang-up: the terminal itself goes away (the tmux server is killed, as when SSH drops).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+from test_tmux import Tmux, nntui_binary, shown_loss, wait_for
+
+from nntui.engine.runs import load_checkpoint
+
+CASES = {"SIGTERM": 143, "SIGHUP": 129, "SIGINT": 130, "ctrl-c": 130}
+
+
+def _start_training(tmux: Tmux, tmp_path: Path) -> int:
+    """nntui in the pane (its pid written by the shell that execs it), trained a little."""
+    env = f"cd {tmp_path} && OMP_NUM_THREADS=1 TERM=xterm-256color"
+    inner = f"echo $$ > {tmp_path}/pid; exec {nntui_binary()} --epochs 2000000 --out {tmp_path}/run"
+    tmux.start(f"{env} sh -c '{inner}'; echo EXITED $? > {tmp_path}/exit.txt; sleep 60")
+    wait_for(tmux, lambda s: "press space to train" in s, "the idle dashboard")
+    tmux.keys("Space")
+    wait_for(tmux, lambda s: (now := shown_loss(s)) is not None and now[0] > 200, "a few hundred epochs")
+    return int((tmp_path / "pid").read_text())
+
+
+def _check_saved(run: Path, why: str) -> None:
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["message"] == f"interrupted by {why}", summary
+    _, checkpoint = load_checkpoint(run)
+    with (run / "metrics.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert rows and int(rows[-1]["epoch"]) == checkpoint.epoch == summary["epochs"] > 200
+
+
+@pytest.mark.parametrize(("how", "code"), CASES.items(), ids=list(CASES))
+def test_signal_saves_the_run_restores_the_terminal_and_exits_with_its_code(
+    tmp_path: Path, how: str, code: int
+) -> None:
+    tmux = Tmux()
+    try:
+        pid = _start_training(tmux, tmp_path)
+        if how == "ctrl-c":
+            tmux.keys("C-c")
+        else:
+            os.kill(pid, getattr(signal, how))
+        started = time.monotonic()
+        wait_for(tmux, lambda s: (tmp_path / "exit.txt").exists(), "nntui to exit", timeout=15)
+        took = time.monotonic() - started
+        assert (tmp_path / "exit.txt").read_text().split() == ["EXITED", str(code)]
+        assert took < 5, f"exit after {how} took {took:.1f}s"
+        # the terminal is back: main screen, no mouse reporting, the prompt's line readable
+        state = tmux.run("display-message", "-p", "-t", tmux.session, "#{alternate_on} #{mouse_any_flag}").stdout
+        assert state.split() == ["0", "0"], f"alternate screen / mouse mode left on: {state!r}"
+        label = "Ctrl-C" if how == "ctrl-c" else how
+        assert f"nntui: {label}: stopped at epoch" in tmux.capture()
+        _check_saved(tmp_path / "run", label)
+    finally:
+        tmux.kill()
+
+
+def test_terminal_hang_up_saves_the_run(tmp_path: Path) -> None:
+    """The terminal disappears under the app (SSH dropped): SIGHUP, nothing left to restore,
+    the run directory is complete all the same."""
+    tmux = Tmux()
+    try:
+        pid = _start_training(tmux, tmp_path)
+    finally:
+        tmux.kill()
+    deadline = time.monotonic() + 15
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(pid), "nntui outlived its terminal"
+    _check_saved(tmp_path / "run", "SIGHUP")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # a zombie (exited, not yet reaped by its dead parent) counts as gone
+    stat = Path(f"/proc/{pid}/stat")
+    return stat.exists() and stat.read_text().split(")")[-1].split()[0] != "Z"
