@@ -436,6 +436,10 @@ def _parse_batch(field: str, text: str) -> int:
     return 0 if text.strip().lower() in ("full", "") else _parse_int(field, text)
 
 
+def _parse_degree(field: str, text: str) -> int:
+    return 0 if text.strip().lower() in ("auto", "") else _parse_int(field, text)
+
+
 def _parse_standardize(field: str, text: str) -> bool | None:
     return None if text.strip().lower() == "auto" else _parse_bool(field, text)
 
@@ -449,7 +453,7 @@ PARSERS: dict[str, Any] = {
     "samples": _parse_int,
     "epochs": _parse_int,
     "seed": _parse_int,
-    "degree": _parse_int,
+    "degree": _parse_degree,
     "batch_size": _parse_batch,
     "noise": _parse_float,
     "lr": _parse_float,

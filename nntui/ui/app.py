@@ -257,6 +257,10 @@ class NntuiApp(App[int]):
             s.start_epoch = s.epoch = started.start_epoch
             if s.state == "starting":
                 s.state = "paused" if self.host.paused else "running"
+            self.loss_plot.set_baseline(started.baseline.train_loss if started.baseline is not None else None)
+            if started.data_notes:
+                # what the loader found and did (delimiter, dropped rows, standardization statistics)
+                self.notice.show_notice("\n".join(started.data_notes), "info")
             self.loss_plot.waiting = "waiting for the first epochs…"
             self.fit_plot.waiting = "waiting for the first fit…"
         self.loss_plot.extend(d.epochs, d.train_loss, d.test_epochs, d.test_loss)

@@ -27,6 +27,8 @@ class Palette:
     truth: PlotColor
     data: PlotColor
     marker: PlotColor
+    baseline: PlotColor
+    """The least-squares reference (fit curve and loss line)."""
     classes: tuple[PlotColor, ...]
     background: RGB | None
     """The plot's own background, to blend heatmaps into; None without colour."""
@@ -47,7 +49,7 @@ def _rgb(variables: dict[str, str], name: str, fallback: str) -> RGB:
 def palette_for(app: Any) -> Palette:
     """The palette for the app's current theme; plain "default" colours under NO_COLOR."""
     if getattr(app, "no_color", False):
-        return Palette(DEFAULT, DEFAULT, DEFAULT, DEFAULT, DEFAULT, DEFAULT, (DEFAULT,) * 4, None, True)
+        return Palette(DEFAULT, DEFAULT, DEFAULT, DEFAULT, DEFAULT, DEFAULT, DEFAULT, (DEFAULT,) * 4, None, True)
     v: dict[str, str] = dict(getattr(app, "theme_variables", {}) or {})
     primary = _rgb(v, "text-primary", "#57A5E2")
     accent = _rgb(v, "text-accent", "#FFC473")
@@ -63,6 +65,7 @@ def palette_for(app: Any) -> Palette:
         truth=success,
         data=muted,
         marker=error,
+        baseline=secondary,
         classes=(primary, accent, success, error, secondary),
         background=surface,
         no_color=False,

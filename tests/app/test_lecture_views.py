@@ -171,3 +171,26 @@ async def test_o_loads_a_good_csv_refuses_a_bad_one_inline_and_the_app_stays_usa
         await wait_for(lambda: "predicted against actual" in app.fit_plot.rendered_text(), "the scatter fit")
         assert "y = x" in app.fit_plot.rendered_text()
         assert app.run_config is not None and app.run_config.data == str(good)
+
+
+async def test_least_squares_baseline_on_the_fit_and_loss_plots_with_the_chosen_degree() -> None:
+    app = create_app(_preset("lecture"))
+    async with app.run_test(size=SIZE):
+        await press(app, "space")
+        await wait_for(lambda: "least squares, degree 2" in app.fit_plot.rendered_text(), "the baseline on the fit")
+        base = app.fit_plot.started.baseline  # type: ignore[union-attr]
+        assert base is not None and base.degree == 2, "the quadratic's true degree by default"
+        assert app.loss_plot.baseline == base.train_loss
+        await wait_for(lambda: f"least squares {base.train_loss:.3g}" in app.loss_plot.rendered_text(),
+                       "the reference line's label on the loss plot")
+        await press(app, "s")
+        await wait_for(lambda: not app.host.active, "stopped")
+        assert app.panel.set_field("degree", "1")
+        assert app.panel.query_one("#degree", Input).value == "1"
+        await press(app, "space")
+        await wait_for(lambda: "least squares, degree 1" in app.fit_plot.rendered_text(), "the degree-1 baseline")
+        line = app.fit_plot.started.baseline  # type: ignore[union-attr]
+        assert line is not None and line.train_loss > 10 * base.train_loss, "a line fits a parabola worse"
+        # a bad degree is marked like any field, with the engine's reason
+        assert not app.panel.set_field("degree", "99")
+        assert "degree" in app.panel.problems()

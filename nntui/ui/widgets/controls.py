@@ -43,6 +43,7 @@ INPUT_FIELDS: dict[str, tuple[str, str]] = {
     "epochs": ("epochs", "5000"),
     "batch_size": ("batch", "full or 64"),
     "seed": ("seed", "0"),
+    "degree": ("lsq degree", "auto"),
 }
 SELECT_FIELDS = ("dataset", "optimizer", "loss", "device")
 SWITCH_FIELDS = ("health",)
@@ -74,6 +75,8 @@ def _format(field: str, value: object) -> str:
         return ",".join(value)  # type: ignore[arg-type]
     if field == "batch_size":
         return "full" if value == 0 else str(value)
+    if field == "degree":
+        return "auto" if value == 0 else str(value)
     if field == "lr":
         return f"{value:g}"
     return str(value)
@@ -183,6 +186,7 @@ class ControlPanel(VerticalScroll):
         yield from self._input_row("epochs", c)
         yield from self._input_row("batch_size", c)
         yield from self._input_row("seed", c)
+        yield from self._input_row("degree", c)
         yield from self._select_row("device", [(d.label, d.name) for d in self.devices], c.device)
         with Horizontal(classes="field-row"):
             yield Label("health", classes="field-label")

@@ -101,6 +101,14 @@ class FitPlot(PlotPanel):
         gx = np.asarray(fit.x, dtype=np.float64)
         if fit.true_y is not None:
             self.line(plt, gx, np.asarray(fit.true_y, dtype=np.float64).reshape(-1), palette.truth, label="true")
+        base = self.started.baseline if self.started is not None else None
+        if base is not None and len(base.x_grid):
+            # the normal equation's fit: the best a degree-d polynomial does, for comparison
+            label = f"least squares, degree {base.degree}"
+            if palette.no_color:
+                self.points(plt, base.x_grid, base.y_grid, palette.baseline, "·", label=label)
+            else:
+                self.line(plt, base.x_grid, base.y_grid, palette.baseline, label=label)
         py = np.asarray(fit.y, dtype=np.float64).reshape(-1)
         if palette.no_color:
             self.points(plt, gx, py, palette.prediction, "▪", label="model")  # not braille like "true"

@@ -50,6 +50,9 @@ class LossPlot(PlotPanel):
         self.train = SeriesHistory()
         self.test = SeriesHistory()
         self.markers: list[LrMarker] = []
+        self.baseline: float | None = None
+        """The least-squares fit's training loss: a reference line (how far the network is
+        from the best a closed form does)."""
         self.log_y = True
         self.smooth = False
         self.waiting = "press space to train"
@@ -61,7 +64,12 @@ class LossPlot(PlotPanel):
         self.train = SeriesHistory()
         self.test = SeriesHistory()
         self.markers = []
+        self.baseline = None
         self.waiting = waiting
+        self.invalidate()
+
+    def set_baseline(self, loss: float | None) -> None:
+        self.baseline = loss if loss is not None and np.isfinite(loss) else None
         self.invalidate()
 
     def extend(self, epochs: np.ndarray, train: np.ndarray, test_epochs: np.ndarray, test: np.ndarray) -> None:
@@ -128,6 +136,11 @@ class LossPlot(PlotPanel):
             return
         lo = min(float(y.min()) for _, y in data.values())
         hi = max(float(y.max()) for _, y in data.values())
+        base = self.baseline
+        if base is not None and self.log_y:
+            base = math.log10(base) if base > 0 else None  # an exact fit (loss 0) has no place on a log axis
+        if base is not None:
+            lo, hi = min(lo, base), max(hi, base)
         if hi - lo < 1e-9:
             lo, hi = lo - 0.5, hi + 0.5
         x_lo = min(float(x.min()) for x, _ in data.values())
@@ -144,6 +157,9 @@ class LossPlot(PlotPanel):
                 self.line(plt, x, y, palette.test, label="test")
         columns = max(8, width - Y_LABEL_COLUMNS)
         span = max(x_hi, x_lo + 1) - x_lo
+        if base is not None:
+            self.line(plt, np.array([x_lo, max(x_hi, x_lo + 1)]), np.array([base, base]), palette.baseline,
+                      label=f"least squares {self.baseline:.3g}")
         for m in self.markers:
             if x_lo <= m.epoch <= x_hi:
                 plt.vertical_line(m.epoch, color=palette.marker)
