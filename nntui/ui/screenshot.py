@@ -1,6 +1,8 @@
 """Save an SVG screenshot of the dashboard mid-training (for the README):
 
     python -m nntui.ui.screenshot assets/dashboard.svg [--preset lecture] [--epochs 3000]
+    python -m nntui.ui.screenshot assets/boundary.svg --preset xor --epochs 1500
+    python -m nntui.ui.screenshot assets/gallery.svg --view gallery --activation tanh
 
 Runs the real app headless at 120×40 with the real trainer, starts training, waits until
 the loss has fallen for a while (the plots then show a curve and a bent fit), and saves
@@ -17,7 +19,9 @@ from dataclasses import replace
 from pathlib import Path
 
 
-async def take(path: Path, preset_name: str, epochs: int, size: tuple[int, int]) -> None:
+async def take(
+    path: Path, preset_name: str, epochs: int, size: tuple[int, int], view: str = "", activation: str = ""
+) -> None:
     from nntui.engine.config import preset
     from nntui.ui.app import create_app
 
@@ -32,9 +36,23 @@ async def take(path: Path, preset_name: str, epochs: int, size: tuple[int, int])
             if time.monotonic() > deadline:
                 raise SystemExit(f"training did not reach epoch {epochs} within 2 minutes")
             await asyncio.sleep(0.1)
-        app.loss_plot.redraw()
-        app.fit_plot.redraw()
+        for plot in app.plots:
+            plot.redraw()
         await asyncio.sleep(0.5)  # one more tick: status line and plots current
+        if view == "gallery":
+            from textual.widgets import OptionList
+
+            from nntui.engine.config import ACTIVATIONS
+            from nntui.ui.screens.gallery import GalleryScreen
+
+            app.action_gallery()
+            while not (isinstance(app.screen, GalleryScreen) and app.screen.is_mounted):
+                if time.monotonic() > deadline:
+                    raise SystemExit("the gallery did not open")
+                await asyncio.sleep(0.1)
+            if activation:
+                app.screen.query_one(OptionList).highlighted = ACTIVATIONS.index(activation)
+            await asyncio.sleep(0.5)
         app.save_screenshot(filename=path.name, path=str(path.parent))
         await app.host.shutdown(timeout=1.0)
 
@@ -45,11 +63,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--preset", default="lecture")
     parser.add_argument("--epochs", type=int, default=3000, help="take the picture after this many epochs")
     parser.add_argument("--size", default="120x40", help="terminal size, WxH")
+    parser.add_argument("--view", choices=["", "gallery"], default="", help="open a view over the dashboard first")
+    parser.add_argument("--activation", default="", help="with --view gallery: the activation to show")
     args = parser.parse_args(argv)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     width, height = (int(v) for v in args.size.lower().split("x"))
     args.path.parent.mkdir(parents=True, exist_ok=True)
-    asyncio.run(take(args.path, args.preset, args.epochs, (width, height)))
+    asyncio.run(take(args.path, args.preset, args.epochs, (width, height), args.view, args.activation))
     print(f"saved {args.path}")
     return 0
 

@@ -24,6 +24,7 @@ KEYS: tuple[tuple[str, str], ...] = (
     ("? or f1", "this help"),
     ("esc", "leave a field (then the keys above work again)"),
     ("q  or  ctrl+q", "quit (stops the run first)"),
+    ("ctrl+c", "stop, save (with --out) and exit 130, as in a shell"),
 )
 
 HELP_TEXT = (
