@@ -84,8 +84,9 @@ class ConsoleSink:
             self.say(f"nntui: epoch {event.epoch}: learning rate {event.old:g} → {event.new:g}")
         elif isinstance(event, RunFinished):
             extra = "".join(f"  {k} {v:.4f}" for k, v in event.metrics.items() if math.isfinite(v))
+            at = f"{event.diverged_at}, kept epoch {event.epoch}" if event.diverged_at is not None else event.epoch
             self.say(
-                f"nntui: {event.reason} at epoch {event.epoch}: loss {_fmt_loss(event.final_loss)}, "
+                f"nntui: {event.reason} at epoch {at}: loss {_fmt_loss(event.final_loss)}, "
                 f"best {_fmt_loss(event.best_loss)}, {event.steps_per_s:,.0f} steps/s{extra}"
             )
             if event.message:
@@ -128,7 +129,10 @@ def _nice(n: int) -> int:
 
 
 class _SignalStop:
-    """SIGINT/SIGTERM/SIGHUP → stop the trainer at the next step (it then saves and returns)."""
+    """SIGINT/SIGTERM/SIGHUP → stop the trainer at the next step (it then saves and returns).
+
+    A signal already ignored when we start (SIGHUP under nohup, SIGINT for a job a
+    non-interactive shell put in the background) stays ignored: someone asked for that."""
 
     def __init__(self, control: Control) -> None:
         self.control = control
@@ -140,8 +144,9 @@ class _SignalStop:
             return self
         for name in SIGNAL_EXIT:
             sig = getattr(signal, name, None)
-            if sig is not None:
-                self._old[sig] = signal.signal(sig, self._handle)
+            if sig is None or signal.getsignal(sig) == signal.SIG_IGN:
+                continue
+            self._old[sig] = signal.signal(sig, self._handle)
         return self
 
     def _handle(self, signum: int, frame: object) -> None:
@@ -172,7 +177,14 @@ def run_headless(
     With `resume`, continue the run saved there; `config` should then come from
     `runs.resume_config` (the saved settings with the allowed overrides).
     """
-    from nntui.engine.runs import RunDirSink, RunRecord, dumps_json, load_checkpoint
+    from nntui.engine.runs import (
+        RESUME_CHANGEABLE,
+        RunDirSink,
+        RunRecord,
+        dumps_json,
+        edited_config_fields,
+        load_checkpoint,
+    )
     from nntui.engine.trainer import Trainer
 
     err = stderr or sys.stderr
@@ -181,8 +193,15 @@ def run_headless(
     checkpoint = None
     try:
         if resume is not None:
-            _, checkpoint = load_checkpoint(resume)
+            saved, checkpoint = load_checkpoint(resume)
             out = out or resume
+            edited = edited_config_fields(resume, saved)
+            if edited:
+                console.say(
+                    f"nntui: warning: {Path(resume) / 'config.toml'} was edited ({', '.join(edited)}); resuming "
+                    f"with the checkpoint's own settings and writing them back there ({', '.join(RESUME_CHANGEABLE)} "
+                    "change with flags; anything else needs a new run)"
+                )
             if checkpoint.epoch >= config.epochs:
                 console.say(
                     f"nntui: error: {resume} already has {checkpoint.epoch} of {config.epochs} epochs; "
@@ -235,8 +254,9 @@ def run_headless(
         code = SIGNAL_EXIT[signals.received]
         status = "interrupted"
         if sink is not None:
-            sink.write_summary("interrupted")
-            console.say(f"nntui: {signals.received}: stopped at epoch {result.epoch}; saved in {out}")
+            sink.finish("interrupted")  # a read-only or full disk only warns (once), as during the run
+            where = f"{out} could not be fully written (see the warning)" if sink.failed else f"saved in {out}"
+            console.say(f"nntui: {signals.received}: stopped at epoch {result.epoch}; {where}")
     elif result.reason == "diverged":
         code, status = EXIT_DIVERGED, "diverged"
     else:

@@ -10,9 +10,10 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from nntui.engine.runs import read_metrics
+from nntui.engine.runs import load_checkpoint, read_metrics
 
 
 def run(cmd: list[str], *args: str, timeout: float = 120, **kw) -> subprocess.CompletedProcess:
@@ -100,6 +101,25 @@ def test_diverged_run_exits_3(nntui_cmd, tmp_path: Path) -> None:
     summary = json.loads(out.stdout, parse_constant=lambda c: pytest.fail(f"JSON literal {c}"))
     assert summary["status"] == "diverged" and 0 < summary["suggested_lr"] < 0.5
     assert f"--lr {summary['suggested_lr']:g}" in out.stderr
+    # the summary, the checkpoint and metrics.csv agree on the epochs kept; where it broke is diverged_at
+    _, ck = load_checkpoint(tmp_path / "d")
+    metrics = read_metrics(tmp_path / "d" / "metrics.csv")
+    saved = json.loads((tmp_path / "d" / "summary.json").read_text())
+    assert summary["epochs"] == saved["epochs"] == ck.epoch == metrics["epoch"][-1]
+    assert summary["diverged_at"] > summary["epochs"]
+    assert f"NaN/inf at epoch {summary['diverged_at']}" in summary["message"]
+
+
+def test_summary_has_the_metric_of_both_splits(nntui_cmd, tmp_path: Path) -> None:
+    """With a test split: train_accuracy and test_accuracy; the plain `accuracy` is the test split's."""
+    out_dir = tmp_path / "c"
+    out = run(nntui_cmd, "--headless", "--preset", "xor", "--epochs", "200", "--json", "--out", str(out_dir))
+    assert out.returncode == 0, out.stderr
+    summary = json.loads(out.stdout)
+    assert 0 <= summary["train_accuracy"] <= 1 and 0 <= summary["test_accuracy"] <= 1
+    assert summary["accuracy"] == summary["test_accuracy"] and summary["accuracy_split"] == "test"
+    metrics = read_metrics(out_dir / "metrics.csv")
+    assert np.isfinite(metrics["train_accuracy"][-1]) and np.isfinite(metrics["test_accuracy"][-1])
 
 
 def test_ctrl_c_exits_130_after_flushing(nntui_cmd, tmp_path: Path) -> None:

@@ -60,7 +60,7 @@ class EpochsEnded:
     total_epochs: int
     lr: float
     metrics: dict[str, float] = field(default_factory=dict)
-    """Latest accuracy / r2 (train_… and test_…) where evaluated."""
+    """Latest accuracy / r2 of the chunk's last epoch: train_… always, test_… too when there is a test split."""
     health: tuple[LayerHealth, ...] = ()
     params: np.ndarray | None = None
     """(epochs, 1 or 2): the weights after each epoch, for models with at most two parameters."""
@@ -128,6 +128,7 @@ class RunFinished:
     reason: str
     """done, stopped, or diverged."""
     epoch: int
+    """The epochs trained and kept: the checkpoint's epoch (for diverged, the last good one)."""
     final_loss: float
     best_loss: float
     steps_per_s: float
@@ -137,6 +138,8 @@ class RunFinished:
     when not the user's stop (reset, quit, interrupted by SIGINT)."""
     suggested_lr: float | None = None
     metrics: dict[str, float] = field(default_factory=dict)
+    diverged_at: int | None = None
+    """For diverged: the epoch whose loss or weights were NaN/inf (its chunk was not kept)."""
 
 
 @dataclass(frozen=True)

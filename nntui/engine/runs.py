@@ -1,9 +1,16 @@
 """Run directories: config.toml, metrics.csv, summary.json, model.safetensors, checkpoint.
 
 Every whole file is written atomically (temporary file, flush, fsync, os.replace), so a
-kill leaves either the old or the new version, never half of one. metrics.csv is appended
-one chunk of rows per `os.write` call: a write syscall to a regular file is not cut short
-by a signal, so a kill cannot leave a torn last line.
+kill leaves either the old or the new version, never half of one; each file gets the mode
+a plain new file would (0644 under umask 022). metrics.csv is appended one chunk of rows
+per `os.write` call: a write syscall to a regular file is not cut short by a signal, so a
+kill cannot leave a torn last line, and an append that fails part-way (disk full) is cut
+back to the last complete row. An existing metrics.csv's header is authoritative: resumed
+rows are written in its column order.
+
+On resume the checkpoint's own copy of the config is authoritative; config.toml is written
+for people to read and is not read back (an edit to it does not change a resumed run; see
+`edited_config_fields`).
 """
 
 from __future__ import annotations
@@ -62,10 +69,11 @@ def _atomic_replace(path: Path, write: Callable[[str], None]) -> None:
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        os.fchmod(fd, _umask_mode())
         os.close(fd)
         write(tmp)
         with open(tmp, "rb+") as f:
+            # after `write`: a writer may replace the file (safetensors does, as 0600)
+            os.fchmod(f.fileno(), _umask_mode())
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
@@ -142,7 +150,11 @@ def save_checkpoint(rundir: Path, ck: Checkpoint, config: TrainConfig) -> None:
 
 
 def load_checkpoint(rundir: str | Path) -> tuple[TrainConfig, Checkpoint]:
-    """Resume from a run directory; safetensors only, never pickle. Loads on CPU whatever saved it."""
+    """Resume from a run directory; safetensors only, never pickle. Loads on CPU whatever saved it.
+
+    The config is the checkpoint's own copy, the one its weights were trained with; config.toml
+    is not read (it is for people, and an edited one would not fit the weights).
+    """
     rundir = Path(rundir)
     path = rundir / CHECKPOINT
     if not rundir.is_dir():
@@ -170,12 +182,6 @@ def load_checkpoint(rundir: str | Path) -> tuple[TrainConfig, Checkpoint]:
         if isinstance(exc, NntuiError):
             raise
         raise CheckpointError(f"{path}: damaged metadata ({exc})") from None
-    toml = rundir / CONFIG
-    if toml.exists():
-        try:
-            config = load_toml(toml)
-        except ConfigError:
-            pass  # the checkpoint's own copy of the config is authoritative
     model_state = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
     state: dict[int, dict[str, torch.Tensor]] = {}
     for key, value in tensors.items():
@@ -184,6 +190,21 @@ def load_checkpoint(rundir: str | Path) -> tuple[TrainConfig, Checkpoint]:
             state.setdefault(int(idx), {})[name] = value
     optimizer_state = {"state": state, "param_groups": param_groups} if param_groups else {}
     return config, Checkpoint(epoch, model_state, optimizer_state, tensors.get("rng.batch"), lr, elapsed, best)
+
+
+def edited_config_fields(rundir: str | Path, config: TrainConfig) -> tuple[str, ...]:
+    """Fields where the run directory's config.toml differs from `config` (the checkpoint's):
+    someone edited it by hand. Resuming ignores those edits; a caller can say so. An unreadable
+    or missing config.toml differs in nothing."""
+    toml = Path(rundir) / CONFIG
+    try:
+        edited = load_toml(toml).to_dict() if toml.is_file() else {}
+    except (ConfigError, OSError):
+        return ()
+    if not edited:
+        return ()
+    own = config.to_dict()
+    return tuple(k for k in sorted(own.keys() | edited.keys()) if own.get(k) != edited.get(k))
 
 
 RESUME_CHANGEABLE = ("epochs", "lr", "device", "engine", "clip_grad", "health")
@@ -250,13 +271,16 @@ class RunRecord:
         if started is not None and started.baseline is not None:
             out["baseline_loss"] = started.baseline.train_loss
             out["baseline_degree"] = started.baseline.degree
+        if fin is not None and fin.diverged_at is not None:
+            out["diverged_at"] = fin.diverged_at
         metrics = (fin.metrics if fin else None) or (last.metrics if last else {})
         for key, value in metrics.items():
-            # test_r2 / train_accuracy: also under the plain name, from the split it was measured on
-            split, name = key.split("_", 1)
-            out[name] = value
-            out[f"{name}_split"] = split
             out[key] = value
+            # train_r2 / test_accuracy: also under the plain name, from the test split where there is one
+            split, name = key.split("_", 1)
+            if split == "test" or f"test_{name}" not in metrics:
+                out[name] = value
+                out[f"{name}_split"] = split
         if fin and fin.message:
             out["message"] = fin.message
         if fin and fin.suggested_lr is not None:
@@ -285,6 +309,9 @@ class RunDirSink:
         self.columns: tuple[str, ...] = BASE_COLUMNS
         self.record = RunRecord(self.rundir)
         self._fd: int | None = None
+        self._size = 0
+        """Bytes of metrics.csv up to its last complete row: a failed append is cut back to it."""
+        self._dropped_warned = False
 
     @property
     def config(self) -> TrainConfig | None:
@@ -304,7 +331,9 @@ class RunDirSink:
             self._guard(self.write_summary, "failed", event.error)
 
     def _guard(self, fn: Callable[..., None], *args: Any) -> None:
-        if self.failed and fn is not self.write_summary:
+        # after a disk error only summaries are still tried (the disk may have room again);
+        # a bound method is a new object at each access: compare the functions
+        if self.failed and getattr(fn, "__func__", fn) is not type(self).write_summary:
             return
         try:
             fn(*args)
@@ -318,20 +347,16 @@ class RunDirSink:
 
     def _start(self, event: RunStarted) -> None:
         self.rundir.mkdir(parents=True, exist_ok=True)
-        metric = "accuracy" if event.task == "classification" else "r2"
-        cols = [*BASE_COLUMNS, f"train_{metric}", f"test_{metric}"]
-        if event.config.health:
-            n_hidden = len(event.config.hidden)
-            cols += [f"grad_norm_{i + 1}" for i in range(n_hidden + 1)]
-            cols += [f"dead_{i + 1}" for i in range(n_hidden)]
-        self.columns = tuple(cols)
+        self.columns = metrics_columns(event.task, event.config)
         atomic_write(self.rundir / CONFIG, event.config.to_toml())
         path = self.rundir / METRICS
-        if self.resume and path.exists():
-            _truncate_metrics(path, event.start_epoch)
+        header = _truncate_metrics(path, event.start_epoch) if self.resume and path.exists() else None
+        if header:
+            self.columns = header  # the file's own header decides what each cell means
         else:
             atomic_write(path, ",".join(self.columns) + "\n")
         self._fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+        self._size = os.fstat(self._fd).st_size
         self.write_summary("running")
 
     def _append(self, event: EpochsEnded) -> None:
@@ -339,26 +364,45 @@ class RunDirSink:
             return
         n = len(event.epochs)
         lr = repr(event.lr)
-        metric_cols = self.columns[5:7]
+        index = {name: j for j, name in enumerate(self.columns)}
+        width = len(self.columns)
+        last_cells: dict[str, str] = {"elapsed_s": f"{event.elapsed_s:.4f}"}
+        last_cells.update((name, _fmt(value)) for name, value in event.metrics.items())
+        for j, h in enumerate(event.health):
+            last_cells[f"grad_norm_{j + 1}"] = _fmt(h.grad_norm)
+            if j < len(event.health) - 1:
+                last_cells[f"dead_{j + 1}"] = _fmt(h.dead_fraction)
+        dropped = sorted(k for k in last_cells if k not in index)
         rows = []
         for i in range(n):
-            row = [str(int(event.epochs[i])), _fmt(event.train_loss[i]), _fmt(event.test_loss[i]), "", lr]
-            last = i == n - 1
-            if last:
-                row[3] = f"{event.elapsed_s:.4f}"
-            row += [_fmt(event.metrics.get(c, math.nan)) if last else "" for c in metric_cols]
-            if len(self.columns) > 7:
-                extra = [""] * (len(self.columns) - 7)
-                if last and event.health:
-                    norms = [_fmt(h.grad_norm) for h in event.health]
-                    dead = [_fmt(h.dead_fraction) for h in event.health[:-1]]
-                    extra = (norms + dead + extra)[: len(extra)]
-                row += extra
+            row = [""] * width
+            for name, value in (("epoch", str(int(event.epochs[i]))), ("train_loss", _fmt(event.train_loss[i])),
+                                ("test_loss", _fmt(event.test_loss[i])), ("lr", lr)):
+                if name in index:
+                    row[index[name]] = value
+            if i == n - 1:
+                for name, value in last_cells.items():
+                    if name in index:
+                        row[index[name]] = value
             rows.append(",".join(row))
-        data = ("\n".join(rows) + "\n").encode()
-        while data:  # one syscall in practice; loop only on a short write (disk nearly full)
-            written = os.write(self._fd, data)
-            data = data[written:]
+        data = raw = ("\n".join(rows) + "\n").encode()
+        try:
+            while data:  # one syscall in practice; loop only on a short write (disk nearly full)
+                written = os.write(self._fd, data)
+                data = data[written:]
+        except OSError:
+            # cut a part-written chunk back to the last complete row: a later append (or a
+            # resume) must never continue a torn line
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, self._size)
+            raise
+        self._size += len(raw)
+        if dropped and not self._dropped_warned:
+            self._dropped_warned = True
+            self.on_error(
+                f"{self.rundir / METRICS} has no column for {', '.join(dropped)} (its header is from an earlier "
+                "run with other settings); those values are not written there"
+            )
 
     # -- files -----------------------------------------------------------------------
 
@@ -367,6 +411,10 @@ class RunDirSink:
             return
         summary = self.record.summary(status, error)
         atomic_write(self.rundir / SUMMARY, dumps_json(summary, indent=2) + "\n")
+
+    def finish(self, status: str, error: str = "") -> None:
+        """The last summary, under the disk-error guard (a read-only directory only warns, once)."""
+        self._guard(self.write_summary, status, error)
 
     def save_checkpoint(self, ck: Checkpoint) -> None:
         """Called by the trainer (on_checkpoint): weights, optimizer and metrics made durable."""
@@ -390,9 +438,24 @@ class RunDirSink:
             self._fd = None
 
 
-def _truncate_metrics(path: Path, epoch: int) -> None:
-    """Resuming from `epoch`: drop rows past it (they will be trained again) and any torn tail."""
+def metrics_columns(task: str, config: TrainConfig) -> tuple[str, ...]:
+    """The header a new metrics.csv gets for this task and config."""
+    metric = "accuracy" if task == "classification" else "r2"
+    cols = [*BASE_COLUMNS, f"train_{metric}", f"test_{metric}"]
+    if config.health:
+        n_hidden = len(config.hidden)
+        cols += [f"grad_norm_{i + 1}" for i in range(n_hidden + 1)]
+        cols += [f"dead_{i + 1}" for i in range(n_hidden)]
+    return tuple(cols)
+
+
+def _truncate_metrics(path: Path, epoch: int) -> tuple[str, ...] | None:
+    """Resuming from `epoch`: drop rows past it (they will be trained again) and any torn tail.
+
+    Returns the file's header (None when it has none: the caller writes a new file)."""
     lines = path.read_text().splitlines(keepends=True)
+    if not lines or not lines[0].endswith("\n"):
+        return None
     kept = lines[:1]
     for line in lines[1:]:
         if not line.endswith("\n"):
@@ -401,6 +464,7 @@ def _truncate_metrics(path: Path, epoch: int) -> None:
         if first.isdigit() and int(first) <= epoch:
             kept.append(line)
     atomic_write(path, "".join(kept))
+    return tuple(lines[0].rstrip("\r\n").split(","))
 
 
 def read_metrics(path: str | Path) -> dict[str, np.ndarray]:

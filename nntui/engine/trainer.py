@@ -387,7 +387,10 @@ class Trainer:
 
     @torch.no_grad()
     def _read_back(self, losses: list[Tensor], epochs: int, n_batches: int) -> dict[str, Any]:
-        """One host transfer for the whole chunk: epoch losses, test loss, metrics, finiteness."""
+        """One host transfer for the whole chunk: epoch losses, test loss, metrics, finiteness.
+
+        The metric (accuracy or R²) is measured on the training split, and on the test split
+        too when there is one; all of it rides in the same transfer."""
         assert self.model is not None
         step_losses = torch.stack(losses)
         if n_batches > 1:
@@ -399,10 +402,11 @@ class Trainer:
             epoch_losses = step_losses
         out = self.model(self.x_eval)
         test_loss = self.loss_fn(out, self.y_eval) if self.has_test else torch.full((), math.nan, device=out.device)
-        metric = self._metric(out, self.y_eval)
+        metric = self._metric(out, self.y_eval)  # x_eval is the test split, or the train split when none
+        train_metric = self._metric(self.model(self.x), self.y) if self.has_test else metric
         finite = torch.stack([p.detach().sum() for p in self.model.parameters()]).sum().isfinite()
-        packed = torch.cat([epoch_losses.float(), test_loss.float().view(1), metric.float().view(1),
-                            finite.float().view(1)])
+        packed = torch.cat([epoch_losses.float(), test_loss.float().view(1), train_metric.float().view(1),
+                            metric.float().view(1), finite.float().view(1)])
         values = packed.cpu().numpy().astype(np.float64)  # the one sync point of the chunk
         train = values[:epochs]
         ok = np.isfinite(train)
@@ -412,13 +416,10 @@ class Trainer:
         elif values[-1] != 1.0:
             bad_epoch = epochs - 1
         name = "accuracy" if self.dataset is not None and self.dataset.task == "classification" else "r2"
-        prefix = "test_" if self.has_test else "train_"
-        return {
-            "train": train,
-            "test_loss": values[epochs],
-            "metrics": {prefix + name: values[epochs + 1]},
-            "bad_epoch": bad_epoch,
-        }
+        metrics = {f"train_{name}": values[epochs + 1]}
+        if self.has_test:
+            metrics[f"test_{name}"] = values[epochs + 2]
+        return {"train": train, "test_loss": values[epochs], "metrics": metrics, "bad_epoch": bad_epoch}
 
     def _metric(self, out: Tensor, y: Tensor) -> Tensor:
         """Accuracy (classification) or R² (regression), on the device."""
@@ -565,7 +566,10 @@ class Trainer:
             control.pause()
             return None
         message += f" Try --lr {suggestion:g}" + (" or --clip-grad 1." if self.config.clip_grad == 0 else ".")
-        finished = RunFinished("diverged", bad, last, self.best, steps_per_s, self.active_s, message, suggestion)
+        # epoch: what was kept (the checkpoint's epoch, the last metrics row); diverged_at: where it broke
+        finished = RunFinished(
+            "diverged", self.epoch, last, self.best, steps_per_s, self.active_s, message, suggestion, diverged_at=bad
+        )
         if self.on_checkpoint:
             self.on_checkpoint(self.checkpoint())
         emit(finished)

@@ -586,9 +586,9 @@ class NntuiApp(App[int]):
         stopped = await self.host.shutdown(timeout=1.0, reason=reason)
         if not stopped:
             self.log.warning("the trainer did not return within 1 s; exiting anyway")
-        finished = self.host.mailbox.drain().finished  # the run's last word: where it stopped
-        if isinstance(finished, RunFinished):
-            self.status.epoch = finished.epoch
+        last = self.host.mailbox.drain()  # the run's last word (None: nothing new): where it stopped
+        if last is not None and isinstance(last.finished, RunFinished):
+            self.status.epoch = last.finished.epoch
         self.exit(code)
 
     def _install_signal_handlers(self) -> None:

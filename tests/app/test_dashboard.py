@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
+import pytest
 from dashboard_helpers import SIZE, has_braille, lecture, press, screen_text, settle, wait_for
 from textual.widgets import Input, Select
 
@@ -172,6 +174,21 @@ async def test_quit_during_training_exits_within_a_second() -> None:
         took = time.monotonic() - started
         assert took < 1.5, f"quit took {took:.2f}s"
         assert app.host.join(timeout=1.0) and not app.host.alive, "the trainer thread returned"
+
+
+@pytest.mark.parametrize("train_first", [False, True], ids=["idle", "after-a-stopped-run"])
+async def test_quit_with_nothing_running_exits_0(train_first: bool) -> None:
+    app = create_app(lecture())
+    async with app.run_test(size=SIZE):
+        if train_first:
+            await press(app, "space")
+            await wait_for(lambda: app.status.epoch > 10, "training")
+            await press(app, "s")
+            await wait_for(lambda: app.status.state == "stopped" and not app.host.alive, "stopped")
+            await asyncio.sleep(0.5)  # the mailbox drained: nothing left for quit to read
+        await press(app, "q")
+        await wait_for(lambda: not app.is_running, "the app to exit", timeout=5)
+    assert app.return_code == 0
 
 
 class _FailingTrainer(Trainer):

@@ -12,6 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from nntui.engine import config as engine_config
 from nntui.engine import csvdata
 from nntui.engine.config import TrainConfig
 from nntui.engine.csvdata import load_csv_dataset
@@ -172,6 +173,24 @@ def test_file_too_large_for_memory_is_refused_before_reading(tmp_path: Path, mon
     with pytest.raises(DataError, match="memory") as info:
         load_csv_dataset(config(path))
     assert str(path) in str(info.value) and "1000 bytes free" in str(info.value)
+
+
+def test_memory_check_counts_mem_available_not_mem_free(tmp_path: Path, monkeypatch) -> None:
+    """MemFree leaves out the page cache the kernel gives back at once; MemAvailable counts it."""
+    meminfo = tmp_path / "meminfo"
+    meminfo.write_text("MemTotal:       16000000 kB\nMemFree:          100000 kB\nMemAvailable:   12000000 kB\n")
+    monkeypatch.setattr(engine_config, "MEMINFO", meminfo)
+    assert engine_config.available_memory_bytes() == 12000000 * 1024
+
+
+@pytest.mark.parametrize("text", [None, "MemTotal: 16000000 kB\nMemFree: 100000 kB\n", "MemAvailable: lots\n"])
+def test_memory_check_falls_back_without_mem_available(tmp_path: Path, monkeypatch, text: str | None) -> None:
+    meminfo = tmp_path / "meminfo"
+    if text is not None:
+        meminfo.write_text(text)
+    monkeypatch.setattr(engine_config, "MEMINFO", meminfo)
+    monkeypatch.setattr(engine_config.os, "sysconf", lambda name: 4 if name == "SC_PAGE_SIZE" else 1000)
+    assert engine_config.available_memory_bytes() == 4000
 
 
 def test_too_few_rows_for_the_test_split_is_a_config_error(tmp_path: Path) -> None:

@@ -216,3 +216,57 @@ def test_losses_are_read_in_chunks_not_per_step() -> None:
     assert sum(len(e.epochs) for e in chunks) == 3000
     assert len(chunks) < 300, "one event (and one device read) per chunk of epochs"
     assert all(math.isfinite(e.steps_per_s) for e in chunks)
+
+
+@pytest.mark.parametrize(("base", "name"), [("lecture", "r2"), ("xor", "accuracy")])
+def test_metric_is_measured_on_both_splits_in_the_one_read_back(base: str, name: str, monkeypatch) -> None:
+    """With a test split, train_… and test_… metrics both arrive, in the chunk's single transfer."""
+    import torch
+
+    c = replace(preset(base), epochs=300, test_fraction=0.2)
+    trainer = Trainer(c)
+    inside = {"on": False, "reads": 0, "transfers": 0}
+    real_read, real_cpu = trainer._read_back, torch.Tensor.cpu
+
+    def read_back(*args, **kwargs):
+        inside["on"] = True
+        inside["reads"] += 1
+        try:
+            return real_read(*args, **kwargs)
+        finally:
+            inside["on"] = False
+
+    def counting_cpu(self, *args, **kwargs):
+        if inside["on"]:
+            inside["transfers"] += 1
+        return real_cpu(self, *args, **kwargs)
+
+    monkeypatch.setattr(trainer, "_read_back", read_back)
+    monkeypatch.setattr(torch.Tensor, "cpu", counting_cpu)
+    rec = Recorder()
+    result = trainer.run(rec)
+    assert result.reason == "done"
+    assert inside["reads"] > 0 and inside["transfers"] == inside["reads"], "one host transfer per chunk"
+    for e in rec.of(EpochsEnded):
+        assert set(e.metrics) == {f"train_{name}", f"test_{name}"}
+        assert all(math.isfinite(v) for v in e.metrics.values())
+    assert set(result.metrics) == {f"train_{name}", f"test_{name}"}
+    if name == "accuracy":
+        assert 0 <= result.metrics["train_accuracy"] <= 1 and 0 <= result.metrics["test_accuracy"] <= 1
+
+
+def test_metric_without_a_test_split_is_the_train_one() -> None:
+    result = Trainer(TrainConfig(epochs=50)).run(lambda e: None)
+    assert set(result.metrics) == {"train_r2"}
+
+
+def test_divergence_reports_the_kept_epoch_and_where_it_broke() -> None:
+    """RunFinished.epoch is the checkpoint's epoch (weights kept); diverged_at is where NaN/inf appeared."""
+    rec = Recorder()
+    trainer = Trainer(TrainConfig(loss="mse", lr=0.5, epochs=500))
+    result = trainer.run(rec)
+    assert result.reason == "diverged"
+    kept = rec.of(EpochsEnded)[-1].last_epoch if rec.of(EpochsEnded) else 0
+    assert result.epoch == trainer.checkpoint().epoch == kept
+    assert result.diverged_at is not None and result.diverged_at > result.epoch
+    assert f"epoch {result.diverged_at}" in result.message
