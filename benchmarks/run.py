@@ -39,6 +39,7 @@ import torch.nn as nn
 
 from nntui.engine.config import TrainConfig
 from nntui.engine.trainer import Trainer
+from nntui.headless import CHUNK_SECONDS as HEADLESS_CHUNK_S
 
 ROOT = Path(__file__).resolve().parents[1]
 NNTUI = str(Path(sys.executable).with_name("nntui"))
@@ -64,7 +65,7 @@ class Mode:
 
 MODES = {
     "tiny": Mode("tiny", 200, 1, 2.0, 1, 3.0, 3, (1000,), (10,), (10**3, 10**4)),
-    "quick": Mode("quick", 2000, 3, 6.0, 1, 6.0, 12, (10**3, 10**5), (10, 256)),
+    "quick": Mode("quick", 1500, 3, 4.0, 1, 4.0, 12, (10**3, 10**5), (10, 256)),
     "full": Mode("full", 5000, 7, 15.0, 3, 15.0, 40, (10**3, 10**4, 10**5, 10**6), (10, 64, 256, 1024)),
 }
 
@@ -165,14 +166,16 @@ def seed_script_loop(steps: int) -> float:
 
 
 def engine_headless(steps: int, engine: str = "fast", n: int = 1000, width: int = 10, batch: int = 0) -> float:
-    """(2) The engine as `nntui --headless` drives it (events to a listener, chunked reads)."""
+    """(2) The engine as `nntui --headless` drives it (events to a listener, chunked reads),
+    timed on the wall clock around the whole run as the plain loop is (data and model built first)."""
     steps_per_epoch = -(-n // batch) if batch else 1
-    c = TrainConfig(epochs=max(1, steps // steps_per_epoch), engine=engine, samples=n, hidden=(width, 6),
-                    batch_size=batch)
-    trainer = Trainer(c, threads=1)
+    epochs = max(1, steps // steps_per_epoch)
+    c = TrainConfig(epochs=epochs, engine=engine, samples=n, hidden=(width, 6), batch_size=batch)
+    trainer = Trainer(c, threads=1, chunk_seconds=HEADLESS_CHUNK_S)
     trainer.prepare()
-    result = trainer.run(lambda e: None)
-    return result.steps_per_s
+    t0 = time.perf_counter()
+    trainer.run(lambda e: None)
+    return epochs * steps_per_epoch / (time.perf_counter() - t0)
 
 
 def median_rates(variants: dict[str, Callable[[], float]], repeats: int) -> dict[str, float]:
@@ -481,19 +484,27 @@ def main(argv: list[str] | None = None) -> int:
     report = Report()
     started = time.perf_counter()
     print(f"nntui benchmark ({mode.name}) on {machine()}", file=sys.stderr)
-    rates = bench_throughput(mode, report) if want("1", "2", "4", "3") else {"fast": 0.0}
+    def timed(name: str, fn: Callable[..., object], *args: object) -> object:
+        t0 = time.perf_counter()
+        out = fn(*args)
+        print(f"  ({name}: {time.perf_counter() - t0:.0f} s)", file=sys.stderr)
+        return out
+
+    rates: dict[str, float] = {"fast": 0.0}
+    if want("1", "2", "4", "3"):
+        rates = timed("throughput", bench_throughput, mode, report)  # type: ignore[assignment]
     if want("3") and not args.no_app:
-        bench_dashboard(mode, report, rates["fast"])
+        timed("dashboard", bench_dashboard, mode, report, rates["fast"])
     if want("5"):
-        bench_history(mode, report)
+        timed("history", bench_history, mode, report)
     if want("6") and not args.no_app:
-        bench_pty_bytes(mode, report)
+        timed("terminal bytes", bench_pty_bytes, mode, report)
     if want("7") and not args.no_app:
-        bench_key_latency(mode, report)
+        timed("key latency", bench_key_latency, mode, report)
     if want("8"):
-        bench_scaling(mode, report)
+        timed("scaling", bench_scaling, mode, report)
     if want("9"):
-        bench_help(mode, report)
+        timed("help", bench_help, mode, report)
     took = time.perf_counter() - started
     table = report.markdown()
     print(table)
