@@ -85,12 +85,12 @@ CASES = [
     # TOML files
     (["--config", "{tmp}/malformed.toml"], ["malformed.toml", "line 2"]),
     (["--config", "{tmp}/unknown.toml"], ["unknown.toml", "learning_rate"]),
-    (["--config", "{tmp}/type.toml"], ["epochs", "many"]),
-    (["--config", "{tmp}/hidden.toml"], ["hidden", "0"]),
-    (["--config", "{tmp}/bool.toml"], ["lr", "True"]),
+    (["--config", "{tmp}/type.toml"], ["type.toml", "epochs", "many"]),
+    (["--config", "{tmp}/hidden.toml"], ["hidden.toml", "hidden", "0"]),
+    (["--config", "{tmp}/bool.toml"], ["bool.toml", "lr", "True"]),
     (["--config", "{tmp}/latin1.toml"], ["latin1.toml", "UTF-8"]),
     (["--config", "{tmp}/missing.toml"], ["missing.toml", "cannot read"]),
-    (["--config", "{tmp}/seed.toml"], ["seed", "-5"]),
+    (["--config", "{tmp}/seed.toml"], ["seed.toml", "seed", "-5"]),
     # CSV files
     (["--data", "{tmp}/nothere.csv"], ["nothere.csv", "not found"]),
     (["--data", "{tmp}/empty.csv"], ["empty.csv", "empty"]),

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from nntui.engine.config import FIELD_NAMES
 from nntui.engine.runs import load_checkpoint, read_metrics
 
 
@@ -25,9 +26,13 @@ def test_version_and_help(nntui_cmd) -> None:
     assert out.returncode == 0 and out.stdout.startswith("nntui ")
     helped = run(nntui_cmd, "--help")
     assert helped.returncode == 0
-    for flag in ("--preset", "--hidden", "--activation", "--lr", "--batch-size", "--device", "--test-fraction",
-                 "--standardize", "--config", "--out", "--json", "--headless"):
-        assert flag in helped.stdout
+    # the issue's flags, every one, and one flag per config field (the TOML keys)
+    issue_flags = ("--preset", "--dataset", "--samples", "--noise", "--hidden", "--activation", "--loss", "--optimizer",
+                   "--lr", "--epochs", "--batch-size", "--device", "--seed", "--test-fraction", "--standardize",
+                   "--config", "--out", "--json", "--headless")
+    field_flags = tuple("--" + name.replace("_", "-") for name in FIELD_NAMES)
+    for flag in (*issue_flags, *field_flags):
+        assert f"{flag} " in helped.stdout or f"{flag}\n" in helped.stdout, flag
 
 
 def test_python_dash_m_works() -> None:

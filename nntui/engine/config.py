@@ -567,7 +567,12 @@ def load_toml(path: str | Path, base: TrainConfig | None = None) -> TrainConfig:
         values = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError("config", str(path), f"malformed TOML: {exc}") from None
-    return from_mapping(values, base, where=str(path))
+    try:
+        return from_mapping(values, base, where=str(path))
+    except ConfigError as exc:
+        if exc.field.startswith(str(path)):
+            raise
+        raise ConfigError(f"{path}: {exc.field}", exc.value, exc.allowed) from None  # which file said so
 
 
 def _toml_value(value: Any) -> str:

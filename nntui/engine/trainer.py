@@ -53,6 +53,9 @@ BOUNDARY_GRID = (96, 48)
 """Decision-boundary heatmap resolution (x1 × x2)."""
 SAMPLE_POINTS = 400
 """At most this many data points go to the fit plot."""
+EVAL_INTERVAL_S = 0.5
+"""The test loss and accuracy/R² are measured at most this often (and at a run's end, a
+pause or a stop): each is a forward pass over the data, as costly as a third of a step."""
 
 
 def loss_function(name: str) -> Callable[[Tensor, Tensor], Tensor]:
@@ -241,7 +244,7 @@ class Trainer:
         self.best = self.resume.best_loss if self.resume else math.inf
         last_loss = math.nan
         self.active_s = self.resume.elapsed_s if self.resume else 0.0
-        last_fit = -math.inf
+        last_fit = last_eval = -math.inf
         last_ckpt = time.perf_counter()
         chunk = 1
         steps_per_s = 0.0
@@ -286,7 +289,15 @@ class Trainer:
             done = len(losses) // n_batches
             if done == 0:
                 continue
-            read = self._read_back(losses[: done * n_batches], done, n_batches)
+            # the eval passes (test loss, accuracy/R²) at most every EVAL_INTERVAL_S: on big
+            # full-batch data a chunk is a single step, and an eval pass per step costs a third more
+            evaluate = (
+                stepping or control.pending or self.epoch + done >= total
+                or time.perf_counter() - last_eval >= EVAL_INTERVAL_S
+            )
+            read = self._read_back(losses[: done * n_batches], done, n_batches, evaluate)
+            if evaluate:
+                last_eval = time.perf_counter()
             dt = time.perf_counter() - t0
             self.active_s += dt
             steps_per_s = done * n_batches / dt if dt > 0 else 0.0
@@ -311,7 +322,7 @@ class Trainer:
             self.best = min(self.best, float(train.min()))
             test = np.full(done, math.nan)
             test[-1] = read["test_loss"]
-            metrics = read["metrics"]
+            metrics = read["metrics"] or metrics
             emit(
                 EpochsEnded(
                     epochs, train, test, self.active_s, steps_per_s, total, self.optimizer.param_groups[0]["lr"],
@@ -386,11 +397,12 @@ class Trainer:
         return path
 
     @torch.no_grad()
-    def _read_back(self, losses: list[Tensor], epochs: int, n_batches: int) -> dict[str, Any]:
+    def _read_back(self, losses: list[Tensor], epochs: int, n_batches: int, evaluate: bool = True) -> dict[str, Any]:
         """One host transfer for the whole chunk: epoch losses, test loss, metrics, finiteness.
 
-        The metric (accuracy or R²) is measured on the training split, and on the test split
-        too when there is one; all of it rides in the same transfer."""
+        With `evaluate`, the metric (accuracy or R²) is measured on the training split, and on
+        the test split too when there is one, with the test loss; all of it rides in the same
+        transfer. Without, only the losses and the finiteness check (test loss NaN, no metrics)."""
         assert self.model is not None
         step_losses = torch.stack(losses)
         if n_batches > 1:
@@ -400,11 +412,15 @@ class Trainer:
             epoch_losses = (step_losses.view(epochs, n_batches) * sizes).sum(1) / rows
         else:
             epoch_losses = step_losses
-        out = self.model(self.x_eval)
-        test_loss = self.loss_fn(out, self.y_eval) if self.has_test else torch.full((), math.nan, device=out.device)
-        metric = self._metric(out, self.y_eval)  # x_eval is the test split, or the train split when none
-        train_metric = self._metric(self.model(self.x), self.y) if self.has_test else metric
         finite = torch.stack([p.detach().sum() for p in self.model.parameters()]).sum().isfinite()
+        if evaluate:
+            out = self.model(self.x_eval)
+            nan = torch.full((), math.nan, device=out.device)
+            test_loss = self.loss_fn(out, self.y_eval) if self.has_test else nan
+            metric = self._metric(out, self.y_eval)  # x_eval is the test split, or the train split when none
+            train_metric = self._metric(self.model(self.x), self.y) if self.has_test else metric
+        else:
+            test_loss = metric = train_metric = torch.full((), math.nan, device=finite.device)
         packed = torch.cat([epoch_losses.float(), test_loss.float().view(1), train_metric.float().view(1),
                             metric.float().view(1), finite.float().view(1)])
         values = packed.cpu().numpy().astype(np.float64)  # the one sync point of the chunk
@@ -416,9 +432,11 @@ class Trainer:
         elif values[-1] != 1.0:
             bad_epoch = epochs - 1
         name = "accuracy" if self.dataset is not None and self.dataset.task == "classification" else "r2"
-        metrics = {f"train_{name}": values[epochs + 1]}
-        if self.has_test:
-            metrics[f"test_{name}"] = values[epochs + 2]
+        metrics: dict[str, float] = {}
+        if evaluate:
+            metrics[f"train_{name}"] = values[epochs + 1]
+            if self.has_test:
+                metrics[f"test_{name}"] = values[epochs + 2]
         return {"train": train, "test_loss": values[epochs], "metrics": metrics, "bad_epoch": bad_epoch}
 
     def _metric(self, out: Tensor, y: Tensor) -> Tensor:

@@ -117,6 +117,47 @@ async def test_invalid_layer_size_is_marked_and_start_refused() -> None:
         await wait_for(lambda: app.host.generation == 1 and app.status.epoch > 0, "a run once it is fixed")
 
 
+BAD_FIELDS = [
+    ("hidden", "0", "1 to"),
+    ("hidden", "10,,6", "hidden"),
+    ("hidden", "1e9", "hidden"),
+    ("activation", "swish", "relu"),
+    ("lr", "abc", "number"),
+    ("lr", "nan", "finite"),
+    ("lr", "-0.1", "above 0"),
+    ("epochs", "2.5", "whole number"),
+    ("epochs", "0", "1 to"),
+    ("batch_size", "-1", "positive"),
+    ("seed", "-1", "0 to"),
+    ("test_fraction", "1", "below 1"),
+    ("degree", "99", "12"),
+]
+
+
+@pytest.mark.parametrize(("field", "text", "reason"), BAD_FIELDS, ids=[f"{f}={t}" for f, t, _ in BAD_FIELDS])
+async def test_a_bad_value_is_marked_with_the_reason_and_nothing_starts(field: str, text: str, reason: str) -> None:
+    """The dashboard's half of the bad-input table: the field says why, Start says what to
+    fix, and the app stays up and trains once the value is fixed."""
+    app = create_app(lecture())
+    async with app.run_test(size=SIZE) as pilot:
+        box = app.panel.query_one(f"#{field}", Input)
+        good = box.value
+        box.value = text
+        await pilot.pause()
+        assert box.has_class("-invalid")
+        shown = str(app.panel.query_one(f"#err-{field}").render())
+        assert reason in shown, shown
+        await press(app, "space")
+        await wait_for(lambda: f"fix {field}" in app.status.note, "Start refused, naming the field")
+        assert app.host.generation == 0 and app.is_running
+        box.value = good
+        await pilot.pause()
+        assert not box.has_class("-invalid")
+        app.screen.set_focus(None)  # the refusal put the cursor in the field to fix
+        await press(app, "space")
+        await wait_for(lambda: app.host.generation == 1 and app.status.epoch > 0, "a run once it is fixed")
+
+
 async def test_typing_in_a_field_is_not_taken_by_the_keys() -> None:
     app = create_app(lecture())
     async with app.run_test(size=SIZE) as pilot:

@@ -43,6 +43,7 @@ INPUT_FIELDS: dict[str, tuple[str, str]] = {
     "epochs": ("epochs", "5000"),
     "batch_size": ("batch", "full or 64"),
     "seed": ("seed", "0"),
+    "test_fraction": ("test split", "0 or 0.2"),
     "degree": ("lsq degree", "auto"),
 }
 SELECT_FIELDS = ("dataset", "optimizer", "loss", "device")
@@ -150,7 +151,7 @@ class ControlPanel(VerticalScroll):
         torch for that; the panel shows "auto" and cpu meanwhile)."""
         self.devices = devices or [DeviceChoice("auto", "auto (probing…)"), DeviceChoice("cpu", "cpu")]
         self.base = config
-        """Fields the panel does not show (samples, noise, test split, CSV options…) come from here."""
+        """Fields the panel does not show (samples, noise, CSV options…) come from here."""
         self.committed = self._with_device(config)
 
     def _with_device(self, config: TrainConfig) -> TrainConfig:
@@ -186,6 +187,7 @@ class ControlPanel(VerticalScroll):
         yield from self._input_row("epochs", c)
         yield from self._input_row("batch_size", c)
         yield from self._input_row("seed", c)
+        yield from self._input_row("test_fraction", c)
         yield from self._input_row("degree", c)
         yield from self._select_row("device", [(d.label, d.name) for d in self.devices], c.device)
         with Horizontal(classes="field-row"):
