@@ -25,7 +25,9 @@ async def take(
     from nntui.engine.config import preset
     from nntui.ui.app import create_app
 
-    config = replace(preset(preset_name), epochs=10 * epochs)  # still running when the picture is taken
+    config = preset(preset_name)
+    if config.epochs <= epochs:
+        config = replace(config, epochs=10 * epochs)  # still running when the picture is taken
     app = create_app(config)
     async with app.run_test(size=size) as pilot:
         await pilot.pause()

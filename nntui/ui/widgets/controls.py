@@ -78,6 +78,8 @@ def _format(field: str, value: object) -> str:
         return "full" if value == 0 else str(value)
     if field == "degree":
         return "auto" if value == 0 else str(value)
+    if field == "test_fraction":
+        return f"{value:g}"
     if field == "lr":
         return f"{value:g}"
     return str(value)
