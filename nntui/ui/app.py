@@ -528,20 +528,12 @@ class NntuiApp(App[int]):
 
     def _gallery_failed(self, error: str) -> None:
         self._opening_gallery = False
-        self._leaving = False
-        self._signals: list[int] = []
-        self.ended_by: str | None = None
-        """SIGTERM, SIGHUP, SIGINT or Ctrl-C if one ended the app (the exit code says which)."""
         self.notify(f"The activation gallery could not open: {error}", severity="error", timeout=8)
 
     def _open_gallery(self) -> None:
         from nntui.ui.screens.gallery import GalleryScreen
 
         self._opening_gallery = False
-        self._leaving = False
-        self._signals: list[int] = []
-        self.ended_by: str | None = None
-        """SIGTERM, SIGHUP, SIGINT or Ctrl-C if one ended the app (the exit code says which)."""
         if len(self.screen_stack) > 1:
             return
         text = self.panel.texts().get("activation", "")

@@ -87,6 +87,8 @@ async def test_a_opens_the_gallery_and_choosing_tanh_sets_the_activation() -> No
     async with app.run_test(size=SIZE):
         from nntui.ui.screens.gallery import GalleryScreen
 
+        handlers = list(app._signals)
+        assert handlers, "run_test runs in the main thread: the signal handlers are installed"
         await press(app, "a")
         await wait_for(lambda: isinstance(app.screen, GalleryScreen) and app.screen.is_mounted, "the gallery")
         gallery = app.screen
@@ -97,6 +99,7 @@ async def test_a_opens_the_gallery_and_choosing_tanh_sets_the_activation() -> No
         await wait_for(lambda: app.panel.committed.activation == ("tanh",), "tanh committed like a typed value")
         assert not isinstance(app.screen, GalleryScreen)
         assert app.panel.query_one("#activation", Input).value == "tanh"
+        assert app._signals == handlers, "opening a view leaves the app's signal handling alone"
         await press(app, "space")
         await wait_for(lambda: app.run_config is not None and app.status.epoch > 10, "training")
         assert app.run_config is not None and app.run_config.activation == ("tanh",)
