@@ -389,3 +389,26 @@ def test_ui_rate_defaults_to_4_hz_and_2_over_ssh() -> None:
     assert default_ui_hz({}) == 4.0
     assert default_ui_hz({"SSH_CONNECTION": "10.0.0.1 5000 10.0.0.2 22"}) == 2.0
     assert create_app(lecture(), ui_hz=10).ui_hz == 10.0
+
+
+async def test_a_paused_dashboard_repaints_nothing() -> None:
+    """Paused, nothing changes: no widget may repaint (Textual's ProgressBar re-rendered itself
+    every second for its hidden ETA: 352 bytes/s to the terminal, forever)."""
+    app = create_app(lecture())
+    async with app.run_test(size=SIZE):
+        await press(app, "space")
+        await wait_for(lambda: app.status.epoch > 100, "training")
+        await press(app, "space")
+        await wait_for(lambda: app.status.state == "paused", "paused")
+        await asyncio.sleep(1.0)  # the last points and the pause itself drawn
+        repaints: list[str] = []
+        for widget in app.screen.walk_children():
+            original = widget.refresh
+
+            def counted(*args: Any, _w: Any = widget, _orig: Any = original, **kwargs: Any) -> Any:
+                repaints.append(type(_w).__name__)
+                return _orig(*args, **kwargs)
+
+            widget.refresh = counted  # type: ignore[method-assign]
+        await asyncio.sleep(2.5)
+        assert repaints == [], f"repainted while paused: {sorted(set(repaints))}"

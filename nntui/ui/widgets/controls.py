@@ -312,17 +312,18 @@ class ControlPanel(VerticalScroll):
                     self._set_loss_options(value, loss if isinstance(loss, str) else "")
             else:
                 raise ValueError(f"the panel has no field {name!r}")
-        self._show_problems()
-        if self.problems():
-            return False
-        self._commit()
-        return True
+        return self._commit_if_valid()
 
     def use_data(self, config: TrainConfig) -> bool:
         """Train on the data of `config` (a CSV file from the file picker): its file settings
         become the panel's base, the dataset list gains a "csv: <file>" entry, and the change
         is committed like any other (a running run asks to reset)."""
         self.set_config(config)
+        return self._commit_if_valid()
+
+    def _commit_if_valid(self) -> bool:
+        """Mark what is invalid; commit (as Enter would) only if nothing is."""
+        self._show_problems()
         if self.problems():
             return False
         self._commit()

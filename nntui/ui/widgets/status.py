@@ -145,7 +145,8 @@ class StatusLine(Vertical):
         super().__init__(id=id)
         self.text = ""
         self.rate = ""
-        self._progress: tuple[int, int] = (-1, -1)
+        self._progress = -1
+        """The bar's position, in PROGRESS_STEPS."""
 
     def compose(self) -> ComposeResult:
         # kept as attributes: no query per tick (and none that fails while the app shuts down)
@@ -174,9 +175,9 @@ class StatusLine(Vertical):
             self._rate_widget.update(rate, layout=False)  # a fixed width: no reflow either
             changed = True
         done = status.epoch / status.total if status.total > 0 else 0.0
-        progress = (round(min(1.0, max(0.0, done)) * PROGRESS_STEPS), PROGRESS_STEPS)
+        progress = round(min(1.0, max(0.0, done)) * PROGRESS_STEPS)
         if progress != self._progress:
             self._progress = progress
-            self._bar.update(progress=progress[0])
+            self._bar.update(progress=progress)
             changed = True
         return changed
