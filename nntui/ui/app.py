@@ -46,6 +46,8 @@ from nntui.ui.widgets.status import RunStatus, StatusLine
 from nntui.ui.widgets.too_small import MIN_HEIGHT, MIN_WIDTH, TooSmall
 
 if TYPE_CHECKING:
+    from textual.driver import Driver
+
     from nntui.engine.trainer import Checkpoint
 
 DEFAULT_UI_HZ = 4.0
@@ -602,6 +604,19 @@ class NntuiApp(App[int]):
         if last is not None and isinstance(last.finished, RunFinished):
             self.status.epoch = last.finished.epoch
         self.exit(code)
+
+    def get_driver_class(self) -> type[Driver]:
+        """Textual's choice, with its Linux/macOS driver made safe for a terminal that hangs up
+        (`nntui.ui.driver`); a driver named in TEXTUAL_DRIVER, or Windows', is kept as it is."""
+        driver = super().get_driver_class()
+        if sys.platform != "win32":
+            from textual.drivers.linux_driver import LinuxDriver
+
+            from nntui.ui.driver import HangUpSafeDriver
+
+            if driver is LinuxDriver:
+                return HangUpSafeDriver
+        return driver
 
     def _freeze_startup_objects(self) -> None:
         """Move everything alive after the first frame (Textual, the widgets, numpy…) out of

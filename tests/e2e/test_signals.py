@@ -8,9 +8,15 @@ hang-up: the terminal itself goes away (the tmux server is killed, as when SSH d
 from __future__ import annotations
 
 import csv
+import fcntl
 import json
 import os
+import select
 import signal
+import struct
+import subprocess
+import sys
+import termios
 import time
 from pathlib import Path
 
@@ -91,3 +97,71 @@ def _alive(pid: int) -> bool:
     # a zombie (exited, not yet reaped by its dead parent) counts as gone
     stat = Path(f"/proc/{pid}/stat")
     return stat.exists() and stat.read_text().split(")")[-1].split()[0] != "Z"
+
+
+CONTROLLING_TTY_SHIM = """
+import os, sys
+fd = os.open(sys.argv[1], os.O_RDWR)  # a session leader's first tty becomes its controlling terminal
+for std in (0, 1, 2):
+    os.dup2(fd, std)
+os.execv(sys.argv[2], sys.argv[2:])
+"""
+
+
+def test_hang_up_as_session_leader_sigcont_included(tmp_path: Path) -> None:
+    """nntui owns its terminal (a session leader, as under sshd) and the terminal hangs up.
+
+    The kernel then sends SIGHUP *and* SIGCONT, and every write fails (EIO). Textual's SIGCONT
+    handler re-enters application mode and its writer thread dies on the first failed write,
+    after which the event loop blocked for ever in a full write queue (1 in 10 tmux hang-ups
+    under load; 1 in 3 here). nntui must still save the run and exit 129."""
+    master, slave = os.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+    env = {**os.environ, "TERM": "xterm-256color", "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CONTROLLING_TTY_SHIM, os.ttyname(slave), nntui_binary(),
+         "--epochs", "2000000", "--out", str(tmp_path / "run")],
+        cwd=tmp_path, env=env, start_new_session=True, stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        _read_pty_until(master, lambda out: b"Quit" in out, "the first frame")
+        os.close(slave)  # held until now: a pty nobody has opened yet reads as EIO
+        slave = -1
+        os.write(master, b" ")
+        metrics = tmp_path / "run" / "metrics.csv"
+        _read_pty_until(master, lambda _: _last_epoch(metrics) > 200, "a few hundred epochs")
+        os.close(master)  # the terminal hangs up
+        master = -1
+        code = proc.wait(timeout=15)
+    finally:
+        for fd in (master, slave):
+            if fd >= 0:
+                os.close(fd)
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert code == 129
+    _check_saved(tmp_path / "run", "SIGHUP")
+
+
+def _read_pty_until(fd: int, done, what: str, timeout: float = 60.0) -> None:
+    """Keep draining the terminal (a full pty would block the app) until `done(output)`."""
+    out = bytearray()
+    deadline = time.monotonic() + timeout
+    while not done(out):
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        ready, _, _ = select.select([fd], [], [], 0.1)
+        if ready:
+            try:
+                out += os.read(fd, 65536)
+            except OSError as exc:  # EIO: nothing holds the terminal any more
+                raise AssertionError(f"the app left before {what}: {bytes(out[-2000:])!r}") from exc
+
+
+def _last_epoch(metrics: Path) -> int:
+    try:
+        lines = metrics.read_text().splitlines()
+    except FileNotFoundError:
+        return 0
+    return int(lines[-1].split(",")[0]) if len(lines) > 1 and lines[-1][:1].isdigit() else 0
