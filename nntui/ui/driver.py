@@ -51,9 +51,6 @@ class TerminalOutput:
     def fileno(self) -> int:
         return self._file.fileno()
 
-    def isatty(self) -> bool:
-        return not self.gone and self._file.isatty()
-
     def __getattr__(self, name: str) -> Any:
         return getattr(self._file, name)
 
