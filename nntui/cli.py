@@ -12,17 +12,11 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from nntui import __version__
-from nntui.engine.config import (
-    FIELD_NAMES,
-    PRESETS,
-    TrainConfig,
-    apply_text,
-    field_docs,
-    load_toml,
-    parse_field,
-    preset,
-)
+from nntui.engine.config import FIELD_NAMES, TrainConfig, field_docs
 from nntui.engine.errors import NntuiError
+from nntui.engine.parsing import apply_text, parse_field
+from nntui.engine.presets import PRESETS, preset
+from nntui.engine.tomlio import load_toml
 
 # flag → field, one to one; the TOML keys are the field names
 FIELD_FLAGS = {name: "--" + name.replace("_", "-") for name in FIELD_NAMES}

@@ -11,8 +11,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from nntui import cli
-from nntui.engine.config import MAX_LAYER_WIDTH, TrainConfig, load_toml, parse_hidden
+from nntui.engine.config import MAX_LAYER_WIDTH, TrainConfig
 from nntui.engine.errors import NntuiError
+from nntui.engine.parsing import parse_hidden
+from nntui.engine.tomlio import load_toml
 
 CSV_FILES = {
     "empty.csv": "",

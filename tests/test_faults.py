@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import tomli_w
+import tomllib
 
 from nntui.engine import runs
 from nntui.engine.config import TrainConfig
@@ -358,8 +360,8 @@ def test_edited_config_toml_does_not_change_a_resumed_run(tmp_path) -> None:
     out = tmp_path / "run"
     assert run_headless(TrainConfig(epochs=30), out=out, stderr=io.StringIO()) == 0
     toml = out / "config.toml"
-    assert "hidden = [10, 6]" in toml.read_text()
-    toml.write_text(toml.read_text().replace("hidden = [10, 6]", "hidden = [12, 6]"))
+    assert tomllib.loads(toml.read_text())["hidden"] == [10, 6]
+    toml.write_text(tomli_w.dumps({**tomllib.loads(toml.read_text()), "hidden": [12, 6]}))
     config, ck = runs.resume_config(out, {"epochs": 60})
     assert config.hidden == (10, 6) and ck.epoch == 30
     assert runs.edited_config_fields(out, load_checkpoint(out)[0]) == ("hidden",)
@@ -367,7 +369,7 @@ def test_edited_config_toml_does_not_change_a_resumed_run(tmp_path) -> None:
     assert run_headless(config, resume=out, stderr=err) == 0, err.getvalue()
     assert "config.toml was edited (hidden)" in err.getvalue()
     assert read_metrics(out / "metrics.csv")["epoch"].tolist() == list(range(1, 61))
-    assert "hidden = [10, 6]" in toml.read_text(), "rewritten from the settings the run really uses"
+    assert tomllib.loads(toml.read_text())["hidden"] == [10, 6], "rewritten from the settings the run really uses"
 
 
 def test_unedited_config_toml_gives_no_warning(tmp_path) -> None:

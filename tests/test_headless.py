@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import tomllib
 
 from nntui.engine.config import FIELD_NAMES
 from nntui.engine.runs import load_checkpoint, read_metrics
@@ -62,7 +63,7 @@ def test_headless_json_and_run_directory(nntui_cmd, tmp_path: Path) -> None:
     assert metrics["epoch"].tolist() == list(range(1, 301))
     assert metrics["train_loss"][-1] == pytest.approx(summary["final_loss"])
     assert json.loads((out_dir / "summary.json").read_text())["status"] == "done"
-    assert "hidden = [10, 6]" in (out_dir / "config.toml").read_text()
+    assert tomllib.loads((out_dir / "config.toml").read_text())["hidden"] == [10, 6]
 
 
 def test_toml_config_and_flag_override(nntui_cmd, tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from nntui.engine.config import ACTIVATIONS, ZERO_GRAD_ACTIVATIONS
+from nntui.engine.names import ACTIVATIONS, ZERO_GRAD_ACTIVATIONS
 
 LEAKY_SLOPE = 0.1  # the lecture's Leaky ReLU is max(0.1x, x)
 ELU_ALPHA = 1.0

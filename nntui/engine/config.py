@@ -1,49 +1,33 @@
 """TrainConfig: every knob of a run in one frozen, validated dataclass.
 
 This module imports neither torch nor numpy: the CLI parses and validates flags (and
-prints ``--help``) without paying for them. Names of activations, losses and so on live
-here as plain strings; the modules that implement them check they agree.
+prints ``--help``) without paying for them. Presets live in `presets`, text parsing in
+`parsing`, TOML files in `tomlio`, the names themselves in `names`.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import os
-import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
-from functools import cache
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 from nntui.engine.errors import ConfigError
-
-ACTIVATIONS = (
-    "step",
-    "sign",
-    "linear",
-    "piecewise",
-    "sigmoid",
-    "tanh",
-    "relu",
-    "leaky_relu",
-    "elu",
-    "maxout",
-    "gelu",
-    "silu",
+from nntui.engine.names import (
+    ACTIVATIONS,
+    CLASSIFICATION_DATASETS,
+    CLASSIFICATION_LOSSES,
+    DATASETS,
+    DELIMITERS,
+    ENGINES,
+    LOSSES,
+    OPTIMIZERS,
+    REGRESSION_DATASETS,
+    REGRESSION_LOSSES,
+    TASKS,
 )
-ZERO_GRAD_ACTIVATIONS = ("step", "sign")
-REGRESSION_DATASETS = ("quadratic", "linreg", "linear", "sine", "abs", "step")
-CLASSIFICATION_DATASETS = ("xor", "ring", "three-modes", "gaussians", "spiral")
-DATASETS = (*REGRESSION_DATASETS, *CLASSIFICATION_DATASETS, "csv")
-REGRESSION_LOSSES = ("l1", "mse", "huber")
-CLASSIFICATION_LOSSES = ("bce", "ce")
-LOSSES = (*REGRESSION_LOSSES, *CLASSIFICATION_LOSSES, "auto")
-OPTIMIZERS = ("sgd", "momentum", "adam", "rmsprop")
-ENGINES = ("fast", "autograd")
-TASKS = ("auto", "regression", "classification")
-DELIMITERS = ("", ",", ";", "\t", "|")
 
 DATASET_NOISE = {
     "quadratic": 1.0,
@@ -65,60 +49,53 @@ MAX_SAMPLES = 10_000_000
 MAX_EPOCHS = 1_000_000_000
 
 
+def setting(default: Any, help: str) -> Any:
+    """A config field with its help text in the field's metadata: `--help` and the docs
+    read it from there, wherever the package is installed (no source parsing)."""
+    return field(default=default, metadata={"help": help})
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """One training run. Defaults are the lecture's experiment (seed 003)."""
 
-    dataset: str = "quadratic"
-    """Built-in data set (quadratic is the lecture's y = 8x² + 7x + 3), or csv with `data`."""
-    samples: int = 1000
-    """Number of generated points (built-in data sets only)."""
-    noise: float = 1.0
-    """Standard deviation of the Gaussian noise added to generated targets (or points)."""
-    hidden: tuple[int, ...] = (10, 6)
-    """Hidden layer widths, input to output; empty for a linear model."""
-    activation: tuple[str, ...] = ("relu", "linear")
-    """Activation after each hidden layer: one name for all, or one per layer."""
-    bias: bool = True
-    """Give every layer a bias term (seed 004's hypothesis w·x has none)."""
-    loss: str = "l1"
-    """Loss: l1, mse, huber (regression); bce, ce (classification); auto picks mse, bce or ce."""
-    optimizer: str = "sgd"
-    """Optimizer: sgd, momentum (SGD with momentum 0.9), adam, rmsprop."""
-    lr: float = 0.001
-    """Learning rate; can be changed while the run goes on."""
-    epochs: int = 5000
-    """Passes over the training data."""
-    batch_size: int = 0
-    """Samples per optimizer step; 0 means the full batch, as in the lecture."""
-    device: str = "auto"
-    """auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps."""
-    seed: int = 0
-    """Seeds the data, the split, the initial weights and the batch order."""
-    test_fraction: float = 0.0
-    """Share of the data held out for the test loss; 0 keeps every point for training."""
-    standardize: bool | None = None
-    """Scale inputs and targets to mean 0, std 1; unset means on for CSV data, off otherwise."""
-    engine: str = "fast"
-    """fast: hand-written forward/backward where it exists (else autograd); autograd: always."""
-    clip_grad: float = 0.0
-    """Clip the total gradient norm to this value; 0 turns clipping off."""
-    data: str = ""
-    """Path of a CSV file to train on (sets dataset to csv)."""
-    inputs: tuple[str, ...] = ()
-    """CSV input columns by name or 0-based index; empty means every column but the target."""
-    target: str = ""
-    """CSV target column by name or 0-based index; empty means the last column."""
-    task: str = "auto"
-    """regression or classification; auto infers it from the target column."""
-    delimiter: str = ""
-    """CSV delimiter; empty means detect it (comma, semicolon, tab or bar)."""
-    drop_missing: bool = False
-    """Drop CSV rows with empty, NA, NaN or inf cells instead of refusing the file."""
-    degree: int = 0
-    """Polynomial degree of the least-squares baseline; 0 picks the true degree (or 1)."""
-    health: bool = False
-    """Record per-layer gradient norms and dead/saturated units (costs a little speed)."""
+    dataset: str = setting(
+        "quadratic", "Built-in data set (quadratic is the lecture's y = 8x² + 7x + 3), or csv with `data`."
+    )
+    samples: int = setting(1000, "Number of generated points (built-in data sets only).")
+    noise: float = setting(1.0, "Standard deviation of the Gaussian noise added to generated targets (or points).")
+    hidden: tuple[int, ...] = setting((10, 6), "Hidden layer widths, input to output; empty for a linear model.")
+    activation: tuple[str, ...] = setting(
+        ("relu", "linear"), "Activation after each hidden layer: one name for all, or one per layer."
+    )
+    bias: bool = setting(True, "Give every layer a bias term (seed 004's hypothesis w·x has none).")
+    loss: str = setting("l1", "Loss: l1, mse, huber (regression); bce, ce (classification); auto picks mse, bce or ce.")
+    optimizer: str = setting("sgd", "Optimizer: sgd, momentum (SGD with momentum 0.9), adam, rmsprop.")
+    lr: float = setting(0.001, "Learning rate; can be changed while the run goes on.")
+    epochs: int = setting(5000, "Passes over the training data.")
+    batch_size: int = setting(0, "Samples per optimizer step; 0 means the full batch, as in the lecture.")
+    device: str = setting("auto", "auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps.")
+    seed: int = setting(0, "Seeds the data, the split, the initial weights and the batch order.")
+    test_fraction: float = setting(
+        0.0, "Share of the data held out for the test loss; 0 keeps every point for training."
+    )
+    standardize: bool | None = setting(
+        None, "Scale inputs and targets to mean 0, std 1; unset means on for CSV data, off otherwise."
+    )
+    engine: str = setting(
+        "fast", "fast: hand-written forward/backward where it exists (else autograd); autograd: always."
+    )
+    clip_grad: float = setting(0.0, "Clip the total gradient norm to this value; 0 turns clipping off.")
+    data: str = setting("", "Path of a CSV file to train on (sets dataset to csv).")
+    inputs: tuple[str, ...] = setting(
+        (), "CSV input columns by name or 0-based index; empty means every column but the target."
+    )
+    target: str = setting("", "CSV target column by name or 0-based index; empty means the last column.")
+    task: str = setting("auto", "regression or classification; auto infers it from the target column.")
+    delimiter: str = setting("", "CSV delimiter; empty means detect it (comma, semicolon, tab or bar).")
+    drop_missing: bool = setting(False, "Drop CSV rows with empty, NA, NaN or inf cells instead of refusing the file.")
+    degree: int = setting(0, "Polynomial degree of the least-squares baseline; 0 picks the true degree (or 1).")
+    health: bool = setting(False, "Record per-layer gradient norms and dead/saturated units (costs a little speed).")
 
     def __post_init__(self) -> None:
         validate(self)
@@ -144,97 +121,23 @@ class TrainConfig:
         return out
 
     def to_toml(self) -> str:
+        from nntui.engine.tomlio import dumps_toml
+
         return dumps_toml(self.to_dict())
 
 
-# ----------------------------------------------------------------------------- presets
-
-PRESETS: dict[str, dict[str, Any]] = {
-    # seed 003 exactly: no activation between the 10→6 and 6→1 layers, as in the script.
-    "lecture": {},
-    # seed 004: X = Y = [1, 2, 3], hypothesis w·x, cost mean((w·x − y)²), gradient descent.
-    "linreg": {
-        "dataset": "linreg",
-        "hidden": (),
-        "activation": ("linear",),
-        "bias": False,
-        "loss": "mse",
-        "lr": 0.1,
-        "epochs": 50,
-        "noise": 0.0,
-    },
-    # seed 000's line y = 0.5x + 4, fitted by w·x + b (two parameters: the cost landscape).
-    "line": {
-        "dataset": "linear",
-        "samples": 200,
-        "hidden": (),
-        "activation": ("linear",),
-        "loss": "mse",
-        "lr": 0.01,
-        "epochs": 300,
-        "noise": 0.5,
-    },
-    "sine": {
-        "dataset": "sine",
-        "samples": 500,
-        "noise": 0.1,
-        "hidden": (32, 32),
-        "activation": ("tanh",),
-        "loss": "mse",
-        "optimizer": "adam",
-        "lr": 0.01,
-        "epochs": 2000,
-        "test_fraction": 0.2,
-    },
-    "xor": {
-        "dataset": "xor",
-        "samples": 400,
-        "noise": 0.1,
-        "hidden": (8, 8),
-        "activation": ("relu",),
-        "loss": "bce",
-        "optimizer": "adam",
-        "lr": 0.02,
-        "epochs": 1000,
-        "test_fraction": 0.2,
-    },
-    "ring": {
-        "dataset": "ring",
-        "samples": 600,
-        "noise": 0.05,
-        "hidden": (16, 16),
-        "activation": ("relu",),
-        "loss": "bce",
-        "optimizer": "adam",
-        "lr": 0.02,
-        "epochs": 1500,
-        "test_fraction": 0.2,
-    },
-    "spiral": {
-        "dataset": "spiral",
-        "samples": 600,
-        "noise": 0.05,
-        "hidden": (32, 32),
-        "activation": ("tanh",),
-        "loss": "bce",
-        "optimizer": "adam",
-        "lr": 0.01,
-        "epochs": 3000,
-        "test_fraction": 0.2,
-    },
-}
+FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in fields(TrainConfig))
 
 
-def preset(name: str) -> TrainConfig:
-    if name not in PRESETS:
-        raise ConfigError("preset", name, f"choose one of: {', '.join(PRESETS)}")
-    return TrainConfig(**PRESETS[name])
+def field_docs() -> dict[str, str]:
+    """Each field's help text (its metadata): the one source for `--help` and the docs."""
+    return {f.name: str(f.metadata.get("help", "")) for f in fields(TrainConfig)}
 
 
 # ----------------------------------------------------------------------------- validation
 
 
-def _one_of(name: str, value: object, allowed: tuple[str, ...]) -> None:
+def one_of(name: str, value: object, allowed: tuple[str, ...]) -> None:
     if value not in allowed:
         shown = ", ".join(a if a else "(empty)" for a in allowed)
         raise ConfigError(name, value, f"choose one of: {shown}")
@@ -299,7 +202,7 @@ def validate(c: TrainConfig) -> None:
     for name in ("hidden", "activation", "inputs"):
         _expect_type(name, getattr(c, name), tuple, "a list")
 
-    _one_of("dataset", c.dataset, DATASETS)
+    one_of("dataset", c.dataset, DATASETS)
     if c.dataset == "csv" and not c.data:
         raise ConfigError("data", c.data, "dataset csv needs a CSV file path (--data FILE)")
     if c.data and c.dataset != "csv":
@@ -315,7 +218,7 @@ def validate(c: TrainConfig) -> None:
             raise ConfigError("hidden", size, f"each layer needs 1 to {MAX_LAYER_WIDTH:,} units")
     for act in c.activation:
         _expect_type("activation", act, str, "activation names")
-        _one_of("activation", act, ACTIVATIONS)
+        one_of("activation", act, ACTIVATIONS)
     if not c.activation:
         raise ConfigError("activation", "", f"name at least one of: {', '.join(ACTIVATIONS)}")
     if len(c.activation) not in (1, len(c.hidden)):
@@ -325,7 +228,7 @@ def validate(c: TrainConfig) -> None:
             f"give one activation for every hidden layer or one per layer ({len(c.hidden)} layers)",
         )
 
-    _one_of("loss", c.loss, LOSSES)
+    one_of("loss", c.loss, LOSSES)
     if c.dataset in REGRESSION_DATASETS and c.loss in CLASSIFICATION_LOSSES:
         raise ConfigError("loss", c.loss, f"dataset {c.dataset} is regression: use l1, mse or huber")
     if c.dataset in CLASSIFICATION_DATASETS and c.loss in REGRESSION_LOSSES:
@@ -334,7 +237,7 @@ def validate(c: TrainConfig) -> None:
         wanted = REGRESSION_LOSSES if c.task == "regression" else CLASSIFICATION_LOSSES
         if c.loss not in wanted:
             raise ConfigError("loss", c.loss, f"task {c.task} needs one of: {', '.join(wanted)}")
-    _one_of("optimizer", c.optimizer, OPTIMIZERS)
+    one_of("optimizer", c.optimizer, OPTIMIZERS)
     if not 0 < c.lr <= 1e3:
         raise ConfigError("lr", c.lr, "expected a learning rate above 0 and at most 1000, e.g. 0.001")
     if not 1 <= c.epochs <= MAX_EPOCHS:
@@ -346,13 +249,13 @@ def validate(c: TrainConfig) -> None:
         raise ConfigError("seed", c.seed, "expected a whole number from 0 to 2^63-1")
     if not 0 <= c.test_fraction < 1:
         raise ConfigError("test_fraction", c.test_fraction, "expected at least 0 and below 1, e.g. 0.2")
-    _one_of("engine", c.engine, ENGINES)
+    one_of("engine", c.engine, ENGINES)
     if c.clip_grad < 0:
         raise ConfigError("clip_grad", c.clip_grad, "expected 0 (off) or a positive norm")
     for col in c.inputs:
         _expect_type("inputs", col, str, "column names or indices")
-    _one_of("task", c.task, TASKS)
-    _one_of("delimiter", c.delimiter, DELIMITERS)
+    one_of("task", c.task, TASKS)
+    one_of("delimiter", c.delimiter, DELIMITERS)
     if not 0 <= c.degree <= 12:
         raise ConfigError("degree", c.degree, "expected 0 (auto) to 12")
 
@@ -378,9 +281,6 @@ def validate_device_name(device: str) -> None:
         raise ConfigError("device", device, "choose auto, cpu, cuda, cuda:N (e.g. cuda:0) or mps")
 
 
-# ----------------------------------------------------------------------------- parsing text
-
-
 def resolve_loss(loss: str, task: str, n_classes: int) -> str:
     """`auto` once the data is known: mse for numbers, bce for two classes, ce for more."""
     if loss != "auto":
@@ -388,118 +288,6 @@ def resolve_loss(loss: str, task: str, n_classes: int) -> str:
     if task == "regression":
         return "mse"
     return "bce" if n_classes <= 2 else "ce"
-
-
-def parse_hidden(text: str) -> tuple[int, ...]:
-    """'10,6' → (10, 6); '' → () for a linear model. Shared by the CLI and the dashboard."""
-    text = text.strip()
-    if text in ("", "none", "-"):
-        return ()
-    sizes = []
-    for part in text.split(","):
-        part = part.strip()
-        if not part:
-            raise ConfigError("hidden", text, "empty layer size: write sizes like 10,6")
-        try:
-            size = int(part)
-        except ValueError:
-            raise ConfigError("hidden", part, "layer sizes are whole numbers, e.g. 10,6") from None
-        if not 1 <= size <= MAX_LAYER_WIDTH:
-            raise ConfigError("hidden", part, f"each layer needs 1 to {MAX_LAYER_WIDTH:,} units")
-        sizes.append(size)
-    return tuple(sizes)
-
-
-def parse_names(field: str, text: str) -> tuple[str, ...]:
-    """'relu,linear' → ('relu', 'linear'); names are lower-cased, '-' reads as '_'."""
-    parts = tuple(p.strip().lower() for p in text.split(","))
-    if field == "activation":
-        parts = tuple(p.replace("-", "_") for p in parts)
-        for p in parts:
-            _one_of("activation", p, ACTIVATIONS)
-    if field == "inputs" and parts == ("",):
-        return ()
-    return parts
-
-
-def _parse_int(field: str, text: str) -> int:
-    try:
-        return int(text.strip().replace("_", ""))
-    except ValueError:
-        raise ConfigError(field, text, "expected a whole number") from None
-
-
-def _parse_float(field: str, text: str) -> float:
-    try:
-        value = float(text.strip())
-    except ValueError:
-        raise ConfigError(field, text, "expected a number, e.g. 0.001") from None
-    if not math.isfinite(value):
-        raise ConfigError(field, text, "expected a finite number")
-    return value
-
-
-def _parse_bool(field: str, text: str) -> bool:
-    t = text.strip().lower()
-    if t in ("1", "true", "yes", "on"):
-        return True
-    if t in ("0", "false", "no", "off"):
-        return False
-    raise ConfigError(field, text, "expected on or off")
-
-
-def _parse_batch(field: str, text: str) -> int:
-    return 0 if text.strip().lower() in ("full", "") else _parse_int(field, text)
-
-
-def _parse_degree(field: str, text: str) -> int:
-    return 0 if text.strip().lower() in ("auto", "") else _parse_int(field, text)
-
-
-def _parse_standardize(field: str, text: str) -> bool | None:
-    return None if text.strip().lower() == "auto" else _parse_bool(field, text)
-
-
-def _parse_delimiter(field: str, text: str) -> str:
-    named = {"auto": "", "comma": ",", "semicolon": ";", "tab": "\t", "\\t": "\t", "bar": "|"}
-    return named.get(text.strip().lower(), text)
-
-
-PARSERS: dict[str, Any] = {
-    "samples": _parse_int,
-    "epochs": _parse_int,
-    "seed": _parse_int,
-    "degree": _parse_degree,
-    "batch_size": _parse_batch,
-    "noise": _parse_float,
-    "lr": _parse_float,
-    "test_fraction": _parse_float,
-    "clip_grad": _parse_float,
-    "bias": _parse_bool,
-    "drop_missing": _parse_bool,
-    "health": _parse_bool,
-    "standardize": _parse_standardize,
-    "delimiter": _parse_delimiter,
-    "hidden": lambda field, text: parse_hidden(text),
-    "activation": parse_names,
-    "inputs": parse_names,
-}
-
-
-def parse_field(field: str, text: str) -> Any:
-    """Text from a flag or an input box → the field's typed value, or ConfigError."""
-    if field not in FIELD_NAMES:
-        raise ConfigError(field, text, "unknown setting")
-    parser = PARSERS.get(field)
-    if parser is None:
-        return text.strip().lower() if field not in ("data", "target") else text
-    return parser(field, text)
-
-
-def apply_text(base: TrainConfig, values: Mapping[str, str]) -> TrainConfig:
-    """Override fields of `base` from text values (CLI flags, dashboard inputs)."""
-    parsed = {name: parse_field(name, text) for name, text in values.items()}
-    return with_changes(base, parsed)
 
 
 def with_changes(base: TrainConfig, changes: Mapping[str, Any]) -> TrainConfig:
@@ -526,99 +314,6 @@ def with_changes(base: TrainConfig, changes: Mapping[str, Any]) -> TrainConfig:
     return replace(base, **changes)
 
 
-# ----------------------------------------------------------------------------- TOML
-
-
-def _coerce_toml(name: str, value: Any) -> Any:
-    """TOML gives lists; the dataclass holds tuples. Types are checked by `validate`."""
-    if name in ("hidden", "activation", "inputs"):
-        if isinstance(value, str):
-            return parse_field(name, value)
-        if isinstance(value, list):
-            return tuple(value)
-    return value
-
-
-def from_mapping(values: Mapping[str, Any], base: TrainConfig | None = None, where: str = "config") -> TrainConfig:
-    """Build a config from TOML/JSON values; unknown keys are refused by name."""
-    base = base or TrainConfig()
-    for key in values:
-        if key not in FIELD_NAMES:
-            raise ConfigError(f"{where}: {key}", values[key], f"unknown key; known keys: {', '.join(FIELD_NAMES)}")
-    changes = {k: _coerce_toml(k, v) for k, v in values.items()}
-    return with_changes(base, changes)
-
-
-def load_toml(path: str | Path, base: TrainConfig | None = None) -> TrainConfig:
-    """Read a config file; a malformed file is a ConfigError naming the line."""
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:  # pragma: no cover - exercised on Python 3.10 only
-        import tomli as tomllib
-
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except OSError as exc:
-        raise ConfigError("config", str(path), f"cannot read the file ({exc.strerror or exc})") from None
-    except UnicodeDecodeError:
-        raise ConfigError("config", str(path), "the file is not UTF-8 text") from None
-    try:
-        values = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError("config", str(path), f"malformed TOML: {exc}") from None
-    try:
-        return from_mapping(values, base, where=str(path))
-    except ConfigError as exc:
-        if exc.field.startswith(str(path)):
-            raise
-        raise ConfigError(f"{path}: {exc.field}", exc.value, exc.allowed) from None  # which file said so
-
-
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    if isinstance(value, str):
-        # JSON's escapes are TOML's, but \ud83d-style surrogate pairs are not: keep non-ASCII
-        # as it is (the file is UTF-8) and escape DEL, which TOML wants escaped and JSON does not
-        return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    raise TypeError(f"cannot write {type(value).__name__} to TOML")
-
-
-def dumps_toml(values: Mapping[str, Any]) -> str:
-    """Flat TOML (one key per field) without another dependency."""
-    return "".join(f"{key} = {_toml_value(value)}\n" for key, value in values.items())
-
-
-FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in fields(TrainConfig))
-
-
-@cache
-def field_docs() -> dict[str, str]:
-    """Each field's docstring, read from this file: the one source for help texts.
-
-    ast and the source are only needed for `--help`, so they load here, not at import.
-    """
-    import ast
-    import itertools
-
-    try:
-        tree = ast.parse(Path(__file__).read_text(encoding="utf-8"))
-    except (OSError, SyntaxError):  # pragma: no cover - source not shipped
-        return {}
-    cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "TrainConfig")
-    body = cls.body
-    docs = {}
-    for node, nxt in itertools.pairwise(body):
-        if isinstance(node, ast.AnnAssign) and isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant):
-            docs[node.target.id] = str(nxt.value.value)  # type: ignore[union-attr]
-    return docs
-
-
 def config_summary(c: TrainConfig) -> str:
     """One line a person can read: what is being trained."""
     arch = "-".join(map(str, c.hidden)) or "linear"
@@ -626,19 +321,3 @@ def config_summary(c: TrainConfig) -> str:
     batch = "full" if c.full_batch else str(c.batch_size)
     data = c.data if c.dataset == "csv" else c.dataset
     return f"{data} | hidden {arch} ({acts}) | {c.loss} | {c.optimizer} lr {c.lr:g} | {c.epochs} epochs | batch {batch}"
-
-
-__all__ = [
-    "PRESETS",
-    "TrainConfig",
-    "apply_text",
-    "dumps_toml",
-    "field_docs",
-    "from_mapping",
-    "load_toml",
-    "parse_field",
-    "parse_hidden",
-    "preset",
-    "validate",
-    "with_changes",
-]

@@ -21,13 +21,13 @@ from pathlib import Path
 
 import numpy as np
 
-from nntui.engine.config import CLASSIFICATION_LOSSES, REGRESSION_LOSSES, TrainConfig, available_memory_bytes
+from nntui.engine.config import TrainConfig, available_memory_bytes
 from nntui.engine.data import Dataset, split
 from nntui.engine.errors import ConfigError, DataError
+from nntui.engine.names import CLASSIFICATION_LOSSES, DELIMITER_NAMES, REGRESSION_LOSSES
 
-DELIMITERS = (",", ";", "\t", "|")
+DELIMITERS = tuple(DELIMITER_NAMES)
 """Detection candidates; on a tie the earlier one wins (comma is the common case)."""
-DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "bar"}
 MISSING_TEXT = frozenset({"", "na", "n/a", "#n/a", "nan", "null"})
 """Cells (stripped, lower-cased) that mean "no value"; inf and -inf are refused alongside them."""
 MEMORY_FACTOR = 10

@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from nntui.engine.config import CLASSIFICATION_DATASETS, TrainConfig
+from nntui.engine.config import TrainConfig
 from nntui.engine.errors import ConfigError
+from nntui.engine.names import CLASSIFICATION_DATASETS
 
 
 @dataclass

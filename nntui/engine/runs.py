@@ -30,9 +30,10 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from nntui import __version__
-from nntui.engine.config import TrainConfig, from_mapping, load_toml
+from nntui.engine.config import TrainConfig
 from nntui.engine.errors import CheckpointError, ConfigError, NntuiError
 from nntui.engine.events import EpochsEnded, Event, RunFailed, RunFinished, RunStarted
+from nntui.engine.tomlio import from_mapping, load_toml
 from nntui.engine.trainer import Checkpoint
 
 CONFIG = "config.toml"

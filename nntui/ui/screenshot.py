@@ -22,7 +22,7 @@ from pathlib import Path
 async def take(
     path: Path, preset_name: str, epochs: int, size: tuple[int, int], view: str = "", activation: str = ""
 ) -> None:
-    from nntui.engine.config import preset
+    from nntui.engine.presets import preset
     from nntui.ui.app import create_app
 
     config = preset(preset_name)
@@ -44,7 +44,7 @@ async def take(
         if view == "gallery":
             from textual.widgets import OptionList
 
-            from nntui.engine.config import ACTIVATIONS
+            from nntui.engine.names import ACTIVATIONS
             from nntui.ui.screens.gallery import GalleryScreen
 
             app.action_gallery()

@@ -8,8 +8,9 @@ from collections.abc import Callable, Mapping
 
 from textual.validation import ValidationResult, Validator
 
-from nntui.engine.config import TrainConfig, apply_text, parse_field
+from nntui.engine.config import TrainConfig
 from nntui.engine.errors import ConfigError
+from nntui.engine.parsing import apply_text, parse_field
 
 
 def field_problem(field: str, text: str, base: TrainConfig, others: Mapping[str, str]) -> str | None:

@@ -16,7 +16,8 @@ from dataclasses import replace
 
 from rich.console import Console
 
-from nntui.engine.config import TrainConfig, preset
+from nntui.engine.config import TrainConfig
+from nntui.engine.presets import preset
 from nntui.ui.app import NntuiApp
 
 SIZE = (120, 40)

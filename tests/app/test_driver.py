@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from nntui.engine.config import preset
+from nntui.engine.presets import preset
 from nntui.ui.app import create_app
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="the Linux/macOS driver")

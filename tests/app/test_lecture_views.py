@@ -10,7 +10,8 @@ import numpy as np
 from dashboard_helpers import SIZE, press, screen_text, wait_for
 from textual.widgets import Checkbox, Input, OptionList, Select, Static
 
-from nntui.engine.config import ACTIVATIONS, preset
+from nntui.engine.names import ACTIVATIONS
+from nntui.engine.presets import preset
 from nntui.ui.app import NntuiApp, create_app
 from nntui.ui.screens.confirm_reset import ConfirmReset
 from nntui.ui.screens.file_picker import FilePickerScreen

@@ -11,8 +11,9 @@ import pytest
 from dashboard_helpers import has_braille
 from textual.app import App, ComposeResult
 
-from nntui.engine.config import TrainConfig, preset
+from nntui.engine.config import TrainConfig
 from nntui.engine.events import Event, FitUpdated, RunStarted
+from nntui.engine.presets import preset
 from nntui.engine.trainer import Trainer
 from nntui.ui.widgets.fit_plot import FitPlot
 from nntui.ui.widgets.loss_plot import LossPlot, format_loss, log_ticks

@@ -46,7 +46,7 @@ def test_the_dashboard_process_lists_devices_without_importing_torch() -> None:
     script = textwrap.dedent(
         """
         import asyncio, sys, time
-        from nntui.engine.config import preset
+        from nntui.engine.presets import preset
         from nntui.ui.app import create_app
 
         async def main():

@@ -26,8 +26,10 @@ from textual.widgets import Input, OptionList, Static
 
 import nntui.ui
 from nntui.engine import activations
-from nntui.engine.config import ACTIVATIONS, preset, with_changes
+from nntui.engine.config import with_changes
 from nntui.engine.events import EpochsEnded, Event, FitUpdated, LayerHealth, RunStarted
+from nntui.engine.names import ACTIVATIONS
+from nntui.engine.presets import preset
 from nntui.engine.trainer import Trainer
 from nntui.ui.palette import blend
 from nntui.ui.screens.file_picker import CsvTree, FilePickerScreen, LoadedData

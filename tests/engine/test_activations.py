@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from nntui.engine import activations
-from nntui.engine.config import ACTIVATIONS
+from nntui.engine.names import ACTIVATIONS
 
 X = torch.tensor([-3.0, -1.0, -0.5, -0.25, 0.0, 0.25, 0.5, 1.0, 3.0], dtype=torch.float64)
 

@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 
 from nntui.engine.analysis import cost_landscape, least_squares_baseline, polynomial_features
-from nntui.engine.config import TrainConfig, preset
+from nntui.engine.config import TrainConfig
 from nntui.engine.data import make_dataset
 from nntui.engine.events import EpochsEnded
+from nntui.engine.presets import preset
 from nntui.engine.trainer import Trainer
 
 

@@ -6,17 +6,11 @@ import math
 
 import pytest
 
-from nntui.engine.config import (
-    PRESETS,
-    TrainConfig,
-    apply_text,
-    field_docs,
-    from_mapping,
-    load_toml,
-    parse_hidden,
-    preset,
-)
+from nntui.engine.config import TrainConfig, field_docs
 from nntui.engine.errors import ConfigError, NntuiError
+from nntui.engine.parsing import apply_text, parse_hidden
+from nntui.engine.presets import PRESETS, preset
+from nntui.engine.tomlio import from_mapping, load_toml
 
 
 def test_defaults_are_the_lecture_experiment() -> None:

@@ -8,8 +8,10 @@ import subprocess
 import numpy as np
 import pytest
 
-from nntui.engine.config import TrainConfig, apply_text, preset
+from nntui.engine.config import TrainConfig
 from nntui.engine.data import THREE_MODE_CENTERS, THREE_MODE_RADIUS, make_dataset
+from nntui.engine.parsing import apply_text
+from nntui.engine.presets import preset
 from nntui.engine.trainer import Trainer
 
 

@@ -16,8 +16,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from nntui.engine import fastpath
-from nntui.engine.config import ACTIVATIONS, OPTIMIZERS
 from nntui.engine.model import MLP, build_mlp
+from nntui.engine.names import ACTIVATIONS, OPTIMIZERS
 from nntui.engine.trainer import make_optimizer
 
 CPU = torch.device("cpu")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from nntui.engine.config import preset
 from nntui.engine.data import make_dataset
+from nntui.engine.presets import preset
 from nntui.engine.trainer import Trainer
 
 

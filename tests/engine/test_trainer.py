@@ -10,7 +10,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from nntui.engine.config import TrainConfig, preset
+from nntui.engine.config import TrainConfig
 from nntui.engine.control import Control
 from nntui.engine.events import (
     EpochsEnded,
@@ -22,6 +22,7 @@ from nntui.engine.events import (
     StateChanged,
     Warned,
 )
+from nntui.engine.presets import preset
 from nntui.engine.trainer import Trainer
 
 

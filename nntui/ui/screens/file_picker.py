@@ -24,8 +24,10 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, DirectoryTree, Input, Label, Select, Static
 
-from nntui.engine.config import TrainConfig, parse_names, with_changes
+from nntui.engine.config import TrainConfig, with_changes
 from nntui.engine.errors import NntuiError
+from nntui.engine.names import DELIMITER_NAMES
+from nntui.engine.parsing import parse_names
 
 TASKS: tuple[tuple[str, str], ...] = (
     ("auto", "auto"),
@@ -34,10 +36,7 @@ TASKS: tuple[tuple[str, str], ...] = (
 )
 DELIMITERS: tuple[tuple[str, str], ...] = (
     ("auto", ""),
-    ("comma ,", ","),
-    ("semicolon ;", ";"),
-    ("tab", "\t"),
-    ("bar |", "|"),
+    *((f"{name} {char}" if char.isprintable() else name, char) for char, name in DELIMITER_NAMES.items()),
 )
 
 

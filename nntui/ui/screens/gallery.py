@@ -28,7 +28,7 @@ from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 from nntui.engine import activations
-from nntui.engine.config import ACTIVATIONS
+from nntui.engine.names import ACTIVATIONS
 from nntui.ui.palette import Palette
 from nntui.ui.widgets.boundary import ensure_styles
 from nntui.ui.widgets.plot_panel import PlotPanel

@@ -19,20 +19,19 @@ from textual.reactive import reactive
 from textual.suggester import SuggestFromList
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
-from nntui.engine.config import (
+from nntui.engine.config import TrainConfig
+from nntui.engine.errors import ConfigError
+from nntui.engine.names import (
     ACTIVATIONS,
     CLASSIFICATION_DATASETS,
     CLASSIFICATION_LOSSES,
     LOSSES,
     OPTIMIZERS,
-    PRESETS,
     REGRESSION_DATASETS,
     REGRESSION_LOSSES,
-    TrainConfig,
-    apply_text,
-    preset,
 )
-from nntui.engine.errors import ConfigError
+from nntui.engine.parsing import apply_text
+from nntui.engine.presets import PRESETS, preset
 from nntui.ui.validation import ConfigFieldValidator, field_problem
 
 INPUT_FIELDS: dict[str, tuple[str, str]] = {
