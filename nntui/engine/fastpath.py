@@ -4,7 +4,7 @@ The lecture's model is tiny (1-10-6-1): a step's FLOPs are about 1% of its time 
 rest is per-op overhead. Autograd pays for building the graph, for the engine walking it
 and for allocating every intermediate and gradient on every step. Here each batch size
 gets a *program* once: buffers for every intermediate, and the list of kernels that write
-into them (``out=`` variants). A step then runs that list and calls the real optimizer.
+into them (``out=`` variants). A step then runs that list and calls the optimizer's ``step()``.
 
 Numbers are the same as autograd's, bit for bit on the CPU: the forward calls the kernels
 ``F.linear`` and the activations call (``addmm``, ``clamp_min``...), and the backward calls
@@ -19,6 +19,7 @@ back, and nothing branches on a tensor's value (`.item()` on CUDA is a host-devi
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Protocol
 
 import torch
 from torch import Tensor, nn
@@ -28,6 +29,13 @@ from nntui.engine.model import MLP
 
 Op = Callable[[], object]
 Step = Callable[[Tensor, Tensor], Tensor]
+
+
+class SupportsStep(Protocol):
+    """All the fast path needs of an optimizer: nntui.engine.optim's, or a torch.optim one."""
+
+    def step(self) -> object: ...
+
 
 _aten = torch.ops.aten
 _MEAN = 1  # at::Reduction::Mean: the ATen loss kernels take the reduction as an int
@@ -40,16 +48,16 @@ ACTIVATIONS = frozenset(
 LOSSES = frozenset(("l1", "mse", "huber", "bce", "ce"))
 
 
-def build_step(model: MLP, loss: str, optimizer: torch.optim.Optimizer, clip_grad: float = 0.0) -> Step | None:
+def build_step(model: MLP, loss: str, optimizer: SupportsStep, clip_grad: float = 0.0) -> Step | None:
     """Return step(x, y) -> detached 0-d loss tensor, or None where no fast path exists (caller falls back to autograd).
 
     step writes the gradients into each parameter's ``.grad`` (allocated here once, then
     overwritten in place: no zero_grad needed), clips them like
     ``torch.nn.utils.clip_grad_norm_`` when ``clip_grad > 0``, then calls
-    ``optimizer.step()`` (for a plain SGD, the same update without its Python overhead:
-    `_sgd_update`). The step holds detached views of the parameters: they follow in-place
-    updates (optimizer steps, ``copy_``, ``load_state_dict``), not a parameter whose
-    ``.data`` is replaced.
+    ``optimizer.step()`` (nntui.engine.optim's: its plain SGD step is one ``_foreach_add_``,
+    no Python overhead worth a special case). The step holds detached views of the
+    parameters: they follow in-place updates (optimizer steps, ``copy_``,
+    ``load_state_dict``), not a parameter whose ``.data`` is replaced.
     """
     if not _supported(model, loss):
         return None
@@ -75,8 +83,6 @@ def build_step(model: MLP, loss: str, optimizer: torch.optim.Optimizer, clip_gra
         for layer in layers
     ]
     clip = _clipper(grads, float(clip_grad)) if clip_grad > 0 else None
-    # Looked up on every call: an LR scheduler wraps optimizer.step after the fact.
-    update = _sgd_update(optimizer, params, grads) or (lambda: optimizer.step())
     programs: dict[int, _Program] = {}
 
     def step(x: Tensor, y: Tensor) -> Tensor:
@@ -99,7 +105,7 @@ def build_step(model: MLP, loss: str, optimizer: torch.optim.Optimizer, clip_gra
                 p.grad = g
         if clip is not None:
             clip()
-        update()
+        optimizer.step()  # looked up on every call: whoever wraps optimizer.step after the fact is honoured
         return value
 
     return step
@@ -394,56 +400,3 @@ def _clipper(grads: list[Tensor], max_norm: float) -> Op:
                 g.mul_(coef)
 
     return clip
-
-
-def _sgd_update(optimizer: torch.optim.Optimizer, params: list[Tensor], grads: list[Tensor]) -> Op | None:
-    """``optimizer.step()`` for a plain torch.optim.SGD, without its Python overhead; None for any other.
-
-    Measured on the lecture workload: SGD.step's Python (profiler scope, grad-mode switch,
-    group setup) cost ~90 µs a step against ~9 µs for the update itself, a third of the fast
-    step. With no momentum, weight decay or maximize, SGD's update is ``param.add_(grad,
-    alpha=-lr)`` per parameter (``_foreach_add_`` on CUDA); ``_foreach_add_`` on the CPU runs
-    exactly those per-tensor adds, so the numbers are the same bits. Every step re-reads the
-    group (load_state_dict replaces it, the trainer changes lr) and hands any other setting,
-    or a step hook, back to ``optimizer.step()``.
-    """
-    if type(optimizer) is not torch.optim.SGD or len(optimizer.param_groups) != 1:
-        return None
-    device = params[0].device
-    if device.type not in ("cpu", "cuda"):  # elsewhere SGD's per-tensor loop may not be _foreach_add_'s kernel
-        return None
-    if [id(p) for p in optimizer.param_groups[0]["params"]] != [id(p) for p in params]:
-        return None
-    from torch.optim import optimizer as optim_module
-
-    try:
-        hooks = (
-            optimizer._optimizer_step_pre_hooks,
-            optimizer._optimizer_step_post_hooks,
-            optim_module._global_optimizer_pre_hooks,
-            optim_module._global_optimizer_post_hooks,
-        )
-    except AttributeError:  # another torch's internals: keep the real step
-        return None
-    # On CUDA SGD runs _foreach_add_ unless told foreach=False (then its per-tensor kernel).
-    cuda = device.type == "cuda"
-    weights = [p.detach() for p in params]  # in-place updates of a leaf that requires grad need detached views
-
-    def update() -> None:
-        group = optimizer.param_groups[0]
-        lr = group["lr"]
-        if (
-            type(lr) not in (float, int)
-            or group["momentum"] != 0
-            or group["weight_decay"] != 0
-            or group["maximize"]
-            or group["fused"]
-            or group["differentiable"]
-            or (cuda and group["foreach"] is False)
-            or any(hooks)
-        ):
-            optimizer.step()
-        else:
-            torch._foreach_add_(weights, grads, alpha=-lr)
-
-    return update
