@@ -325,7 +325,7 @@ def bench_dashboard(mode: Mode, report: Report, headless_fast: float) -> None:
     UI) and in a child process (does not).
     """
     try:
-        from nntui.ui.app import create_app
+        from nntui.ui.factory import create_app
     except ImportError as exc:  # the dashboard is not there (yet)
         report.add("3", "dashboard training with plots live", f"not measured ({exc})")
         return

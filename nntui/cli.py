@@ -9,13 +9,15 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from nntui import __version__
 from nntui.engine.config import FIELD_NAMES, TrainConfig, field_docs
 from nntui.engine.errors import NntuiError
 from nntui.engine.parsing import apply_text, parse_field
 from nntui.engine.presets import PRESETS, preset
+from nntui.engine.session import DEFAULT_CHECKPOINT_S, DIVERGENCE_POLICIES, ResumePlan, check_checkpoint_every
+from nntui.engine.signals import EXIT_BAD_INPUT
 from nntui.engine.tomlio import load_toml
 
 # flag → field, one to one; the TOML keys are the field names
@@ -71,8 +73,17 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--resume", metavar="RUNDIR", help="continue the run saved in RUNDIR")
     run.add_argument("--log-every", type=int, metavar="N", help="headless: a progress line every N epochs")
     run.add_argument(
-        "--checkpoint-every", type=float, default=30.0, metavar="SECONDS",
+        "--checkpoint-every", type=float, default=DEFAULT_CHECKPOINT_S, metavar="SECONDS",
         help="with --out: write a checkpoint this often (default 30; also at the end and on a signal)",
+    )
+    run.add_argument(
+        "--on-diverge", choices=DIVERGENCE_POLICIES, default=None,
+        help="when the loss becomes NaN/inf, after going back to the best weights: stop (headless default), "
+        "pause (dashboard default) or lower (go on at a learning rate that was tried)",
+    )
+    run.add_argument(
+        "--worker", choices=("process", "thread"), default=None,
+        help="dashboard: train in a child process (default) or in a thread of the UI process",
     )
     run.add_argument("--ui-hz", type=float, metavar="HZ", help="dashboard redraw rate (default 4, 2 over SSH)")
     run.add_argument("--list-devices", action="store_true", help="print the devices this machine can train on")
@@ -80,28 +91,29 @@ def build_parser() -> argparse.ArgumentParser:
     docs = field_docs()
     fields = p.add_argument_group("training settings (the TOML keys are the same names with _)")
     for name, flag in FIELD_FLAGS.items():
-        kwargs: dict = {"dest": name, "default": None, "help": docs.get(name, "")}
+        kwargs: dict[str, Any] = {"dest": name, "default": None, "help": docs.get(name, "")}
         if name in SWITCHES:
             kwargs.update(nargs="?", const=SWITCHES[name])
         fields.add_argument(flag, metavar=METAVARS.get(name, name.upper().replace("_", "-")), **kwargs)
     return p
 
 
-def config_from_args(args: argparse.Namespace) -> TrainConfig:
+def config_from_args(args: argparse.Namespace) -> tuple[TrainConfig, ResumePlan | None]:
     """preset (lecture by default) ← TOML file ← flags; each later one overrides.
 
-    With --resume the saved run's config is the base and only some flags may change it.
-    """
+    With --resume the saved run's config is the base and only the fields a continued run may
+    change can be given (one refused field is a ConfigError naming it)."""
     given = {name: getattr(args, name) for name in FIELD_NAMES if getattr(args, name) is not None}
     if args.resume:
-        from nntui.engine.runs import resume_config
+        from nntui.engine.session import plan_resume
 
         parsed = {name: parse_field(name, text) for name, text in given.items()}
-        return resume_config(args.resume, parsed)[0]
+        plan = plan_resume(args.resume, parsed)
+        return plan.config, plan
     base = preset(args.preset or "lecture")
     if args.config:
         base = load_toml(args.config, base)
-    return apply_text(base, given)
+    return apply_text(base, given), None
 
 
 def join_negative_values(argv: Sequence[str]) -> list[str]:
@@ -135,27 +147,25 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(d.label)
         return 0
     try:
-        config = config_from_args(args)
+        config, plan = config_from_args(args)
+        check_checkpoint_every(args.checkpoint_every)
     except NntuiError as exc:
         print(f"nntui: error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_BAD_INPUT
     if args.log_every is not None and args.log_every < 1:
-        print(f"nntui: error: log-every: {args.log_every} is not valid; expected 1 or more", file=sys.stderr)
-        return 2
-    if not 0.01 <= args.checkpoint_every <= 86400:
-        print(f"nntui: error: checkpoint-every: {args.checkpoint_every} is not valid; expected 0.01 to 86400 s",
-              file=sys.stderr)
-        return 2
+        return _refuse(f"log-every: {args.log_every} is not valid; expected 1 or more")
     if args.ui_hz is not None and not 0.2 <= args.ui_hz <= 30:
-        print(f"nntui: error: ui-hz: {args.ui_hz} is not valid; expected 0.2 to 30", file=sys.stderr)
-        return 2
+        return _refuse(f"ui-hz: {args.ui_hz} is not valid; expected 0.2 to 30")
 
     if args.headless:
+        if args.on_diverge == "pause":
+            return _refuse("on-diverge: 'pause' needs the dashboard (nobody can resume a headless run); "
+                           "choose stop or lower")
         from nntui.headless import run_headless
 
         return run_headless(
             config, out=args.out, json_line=args.json, log_every=args.log_every, resume=args.resume,
-            checkpoint_every=args.checkpoint_every,
+            checkpoint_every=args.checkpoint_every, on_diverge=args.on_diverge or "stop",
         )
 
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
@@ -164,9 +174,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             "For scripts, cron and CI run:  nntui --headless [flags]   (see nntui --help)",
             file=sys.stderr,
         )
-        return 2
-    from nntui.ui.app import run_app
+        return EXIT_BAD_INPUT
+    from nntui.ui.factory import run_app
 
-    return run_app(config, out=args.out, ui_hz=args.ui_hz, resume=args.resume)
+    return run_app(
+        config, out=args.out, ui_hz=args.ui_hz, resume=plan, checkpoint_every=args.checkpoint_every,
+        on_diverge=args.on_diverge or "pause", host=args.worker,
+    )
 
 
+def _refuse(message: str) -> int:
+    """Bad input: one line naming the setting and the value, exit 2."""
+    print(f"nntui: error: {message}", file=sys.stderr)
+    return EXIT_BAD_INPUT

@@ -6,6 +6,8 @@ fast; tests/test_headless.py runs a sample of it through the real binary.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -79,6 +81,11 @@ CASES = [
     (["--standardize", "maybe"], ["standardize", "maybe"]),
     (["--log-every", "0"], ["log-every", "0"]),
     (["--checkpoint-every", "0"], ["checkpoint-every", "0"]),
+    (["--checkpoint-every", "-5"], ["checkpoint-every", "-5"]),
+    (["--checkpoint-every", "abc"], ["checkpoint-every", "abc"]),
+    (["--checkpoint-every", "nan"], ["checkpoint-every", "nan"]),
+    (["--on-diverge", "pause"], ["on-diverge", "pause", "dashboard"]),
+    (["--on-diverge", "explode"], ["on-diverge", "explode"]),
     # devices
     (["--device", "tpu"], ["device", "tpu"]),
     (["--device", "cuda"], ["device", "'cuda'", "available here: cpu"]),
@@ -113,6 +120,11 @@ CASES = [
     (["--resume", "{tmp}"], ["checkpoint.safetensors"]),
     (["--resume", "{tmp}/garbage"], ["garbage", "cannot read the checkpoint"]),
     (["--resume", "{tmp}/run", "--hidden", "4"], ["hidden", "cannot change when resuming"]),
+    (["--resume", "{tmp}/run", "--epochs", "9", "--activation", "tanh"], ["activation", "tanh", "cannot change"]),
+    (["--resume", "{tmp}/run", "--epochs", "9", "--dataset", "sine"], ["dataset", "sine", "cannot change"]),
+    (["--resume", "{tmp}/run", "--epochs", "9", "--samples", "50"], ["samples", "50", "cannot change"]),
+    (["--resume", "{tmp}/run", "--epochs", "9", "--loss", "mse"], ["loss", "mse", "cannot change"]),
+    (["--resume", "{tmp}/run", "--epochs", "9", "--seed", "3"], ["seed", "3", "cannot change"]),
     (["--resume", "{tmp}/run"], ["already has 3 of 3 epochs", "--epochs"]),
 ]
 
@@ -147,6 +159,17 @@ def test_bad_input_exits_2_naming_place_and_value(files: str, capsys, args: list
     assert len(lines) == 1 and "error" in lines[0], err
     for part in shown:
         assert part in lines[0], f"{part!r} not in {lines[0]!r}"
+
+
+def test_a_refused_resume_flag_writes_nothing(files: str, capsys) -> None:
+    """The run directory is exactly as it was: no file touched, none added."""
+    run = Path(files) / "run"
+    before = {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in run.iterdir()}
+    for argv in (["--hidden", "4"], ["--epochs", "50", "--activation", "tanh"]):
+        assert cli.main(["--headless", "--resume", str(run), *argv]) == 2
+    after = {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in run.iterdir()}
+    assert after == before
+    assert capsys.readouterr().err.count("\n") == 2, "one line each"
 
 
 # ----------------------------------------------------------------------------- properties

@@ -22,11 +22,13 @@ import pytest
 import tomli_w
 import tomllib
 
-from nntui.engine import runs
+from nntui.engine import checkpoint, record, rundir
+from nntui.engine.checkpoint import load_checkpoint
 from nntui.engine.config import TrainConfig
 from nntui.engine.errors import CheckpointError
 from nntui.engine.events import EpochsEnded
-from nntui.engine.runs import RunDirSink, load_checkpoint, read_metrics
+from nntui.engine.rundir import RunDirSink, read_metrics
+from nntui.engine.session import plan_resume
 from nntui.engine.trainer import Trainer
 from nntui.headless import run_headless
 
@@ -107,7 +109,7 @@ def test_resume_continues_exactly_where_an_uninterrupted_run_goes(tmp_path) -> N
     assert run_headless(c, out=whole, stderr=open(os.devnull, "w")) == 0
     first = TrainConfig(**{**c.__dict__, "epochs": 250})
     assert run_headless(first, out=part, stderr=open(os.devnull, "w")) == 0
-    config, _ = runs.resume_config(part, {"epochs": 600})
+    config = plan_resume(part, {"epochs": 600}).config
     assert run_headless(config, resume=part, stderr=open(os.devnull, "w")) == 0
     a = read_metrics(whole / "metrics.csv")
     b = read_metrics(part / "metrics.csv")
@@ -168,8 +170,8 @@ def test_failing_writes_keep_training_and_earlier_files(tmp_path, monkeypatch) -
         # the disk fills after the first epochs: config, the first rows and a checkpoint are on disk
         if before_config is None and isinstance(event, EpochsEnded):
             before_config = (tmp_path / "config.toml").read_text()
-            monkeypatch.setattr(runs.os, "write", failing_write)
-            monkeypatch.setattr(runs, "atomic_save_tensors", _raise_enospc)
+            monkeypatch.setattr(rundir.os, "write", failing_write)
+            monkeypatch.setattr(checkpoint, "atomic_save_tensors", _raise_enospc)
 
     result = trainer.run(emit)
     assert result.reason == "done" and result.epoch == 3000, "training went on"
@@ -266,7 +268,7 @@ def test_transient_write_failure_still_writes_the_final_summary(tmp_path, monkey
     messages: list[str] = []
     sink = RunDirSink(tmp_path, on_error=messages.append)
     trainer = Trainer(TrainConfig(epochs=300), on_checkpoint=sink.save_checkpoint, checkpoint_every_s=0.0)
-    real_save = runs.atomic_save_tensors
+    real_save = checkpoint.atomic_save_tensors
     calls = {"n": 0}
 
     def save_once_failing(*args, **kwargs) -> None:
@@ -275,7 +277,7 @@ def test_transient_write_failure_still_writes_the_final_summary(tmp_path, monkey
             raise OSError(errno.ENOSPC, "No space left on device")
         real_save(*args, **kwargs)
 
-    monkeypatch.setattr(runs, "atomic_save_tensors", save_once_failing)
+    monkeypatch.setattr(checkpoint, "atomic_save_tensors", save_once_failing)
     result = trainer.run(sink)
     sink.close()
     assert result.reason == "done" and calls["n"] >= 3
@@ -300,7 +302,7 @@ def test_failed_append_is_cut_back_to_the_last_complete_row(tmp_path, monkeypatc
             raise OSError(errno.ENOSPC, "No space left on device")
         return real_write(fd, data)
 
-    monkeypatch.setattr(runs.os, "write", tearing_write)
+    monkeypatch.setattr(rundir.os, "write", tearing_write)
     path = tmp_path / "metrics.csv"
     seen = {"chunks": 0, "before": "", "after": "", "phase": 0}
 
@@ -336,7 +338,7 @@ def test_resume_with_other_health_setting_keeps_the_metrics_header(tmp_path, fir
     c = TrainConfig(epochs=40, test_fraction=0.2, health=first)
     assert run_headless(c, out=out, stderr=io.StringIO()) == 0
     header = (out / "metrics.csv").read_text().splitlines()[0]
-    config, _ = runs.resume_config(out, {"epochs": 80, "health": then})
+    config = plan_resume(out, {"epochs": 80, "health": then}).config
     err = io.StringIO()
     assert run_headless(config, resume=out, stderr=err) == 0
     with open(out / "metrics.csv", newline="") as f:
@@ -362,9 +364,10 @@ def test_edited_config_toml_does_not_change_a_resumed_run(tmp_path) -> None:
     toml = out / "config.toml"
     assert tomllib.loads(toml.read_text())["hidden"] == [10, 6]
     toml.write_text(tomli_w.dumps({**tomllib.loads(toml.read_text()), "hidden": [12, 6]}))
-    config, ck = runs.resume_config(out, {"epochs": 60})
-    assert config.hidden == (10, 6) and ck.epoch == 30
-    assert runs.edited_config_fields(out, load_checkpoint(out)[0]) == ("hidden",)
+    plan = plan_resume(out, {"epochs": 60})
+    config = plan.config
+    assert config.hidden == (10, 6) and plan.epoch == 30
+    assert rundir.edited_config_fields(out, load_checkpoint(out)[0]) == ("hidden",)
     err = io.StringIO()
     assert run_headless(config, resume=out, stderr=err) == 0, err.getvalue()
     assert "config.toml was edited (hidden)" in err.getvalue()
@@ -376,7 +379,7 @@ def test_unedited_config_toml_gives_no_warning(tmp_path) -> None:
     out = tmp_path / "run"
     c = TrainConfig(epochs=30, test_fraction=0.2, optimizer="adam", lr=0.01, clip_grad=1.0)
     assert run_headless(c, out=out, stderr=io.StringIO()) == 0
-    assert runs.edited_config_fields(out, load_checkpoint(out)[0]) == ()
+    assert rundir.edited_config_fields(out, load_checkpoint(out)[0]) == ()
     err = io.StringIO()
     assert run_headless(replace(c, epochs=40), resume=out, stderr=err) == 0
     assert "edited" not in err.getvalue()
@@ -427,7 +430,7 @@ def test_unwritable_out_path_is_a_warning_not_a_crash(nntui_cmd, tmp_path) -> No
 
 
 def test_json_exports_never_hold_nan_literals(tmp_path) -> None:
-    text = runs.dumps_json({"a": float("nan"), "b": [float("inf"), 1.0], "c": np.float32("nan")})
+    text = record.dumps_json({"a": float("nan"), "b": [float("inf"), 1.0], "c": np.float32("nan")})
     assert json.loads(text) == {"a": None, "b": [None, 1.0], "c": None}
 
 

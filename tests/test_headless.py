@@ -14,8 +14,9 @@ import numpy as np
 import pytest
 import tomllib
 
+from nntui.engine.checkpoint import load_checkpoint
 from nntui.engine.config import FIELD_NAMES
-from nntui.engine.runs import load_checkpoint, read_metrics
+from nntui.engine.rundir import read_metrics
 
 
 def run(cmd: list[str], *args: str, timeout: float = 120, **kw) -> subprocess.CompletedProcess:

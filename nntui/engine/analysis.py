@@ -17,11 +17,11 @@ def _loss(name: str, pred: np.ndarray, y: np.ndarray, axis: int | None = None) -
     """The regression losses of the trainer, in numpy (mean over `axis`)."""
     d = pred - y
     if name == "l1":
-        return np.abs(d).mean(axis=axis)
+        return np.asarray(np.abs(d).mean(axis=axis))
     if name == "huber":
         a = np.abs(d)
-        return np.where(a <= 1.0, 0.5 * d * d, a - 0.5).mean(axis=axis)
-    return (d * d).mean(axis=axis)
+        return np.asarray(np.where(a <= 1.0, 0.5 * d * d, a - 0.5).mean(axis=axis))
+    return np.asarray((d * d).mean(axis=axis))
 
 
 # ----------------------------------------------------------------------------- baseline
@@ -68,7 +68,7 @@ def normal_equation(features: np.ndarray, y: np.ndarray) -> np.ndarray:
         w = np.linalg.solve(gram, f.T @ y)
     except np.linalg.LinAlgError:
         w = np.linalg.lstsq(f, y, rcond=None)[0]
-    return w / scale
+    return np.asarray(w / scale)
 
 
 def least_squares_baseline(ds: Dataset, config: TrainConfig, degree: int | None = None) -> Baseline | None:
@@ -132,11 +132,12 @@ def cost_landscape(
     loss = resolve_loss(config.loss, ds.task, ds.n_classes)
     x = ds.scale_x(ds.x_train)[:, 0].astype(np.float64)
     y = ds.scale_y(ds.y_train)[:, 0].astype(np.float64) if ds.standardized else ds.y_train[:, 0].astype(np.float64)
+    centre: tuple[float, ...]
     if config.bias:
         w0, b0 = normal_equation(np.stack([x, np.ones_like(x)], axis=1), y)
         centre = (float(w0), float(b0))
     else:
-        centre = (float((x @ y) / max(x @ x, 1e-12)),)
+        centre = (float(x @ y) / max(float(x @ x), 1e-12),)
     reach = [span or max(1.0, 2 * abs(c)) for c in centre]
     for i, value in enumerate(around[: len(centre)]):
         reach[i] = max(reach[i], 1.2 * abs(value - centre[i]))
@@ -144,7 +145,7 @@ def cost_landscape(
     if not config.bias:
         cost = _loss(loss, w[:, None] * x[None, :], y[None, :], axis=1)
         return Landscape(("w",), w, None, cost, centre, loss)
-    b = np.linspace(centre[1] - reach[1], centre[1] + reach[1], points)
+    b = np.linspace(centre[-1] - reach[-1], centre[-1] + reach[-1], points)  # with a bias: (w, b)
     # (len(b), len(w)) grid, chunked over b to bound memory for big data sets
     cost = np.empty((len(b), len(w)))
     for i, bi in enumerate(b):

@@ -68,7 +68,7 @@ class Dataset:
     def scale_x(self, x: np.ndarray) -> np.ndarray:
         if self.x_mean is None or self.x_std is None:
             return x.astype(np.float32, copy=False)
-        return ((x - self.x_mean) / self.x_std).astype(np.float32)
+        return np.asarray((x - self.x_mean) / self.x_std, dtype=np.float32)
 
     def scale_y(self, y: np.ndarray) -> np.ndarray:
         return ((y - self.y_mean) / self.y_std).astype(np.float32)
@@ -89,7 +89,7 @@ class Dataset:
 
 
 def _quadratic(x: np.ndarray) -> np.ndarray:
-    return 8 * x[:, 0] ** 2 + 7 * x[:, 0] + 3
+    return np.asarray(8 * x[:, 0] ** 2 + 7 * x[:, 0] + 3, dtype=np.float64)
 
 
 REGRESSION: dict[str, tuple[Callable[[np.ndarray], np.ndarray], tuple[float, float], int | None]] = {
@@ -119,13 +119,13 @@ def _regression(c: TrainConfig, rng: np.random.Generator) -> tuple[np.ndarray, n
 
 def xor_label(x: np.ndarray) -> np.ndarray:
     """Parity of the sign pattern: class 1 where the two coordinates have different signs."""
-    return (x[:, 0] * x[:, 1] < 0).astype(np.float64)
+    return np.asarray(x[:, 0] * x[:, 1] < 0, dtype=np.float64)
 
 
 def ring_label(x: np.ndarray) -> np.ndarray:
     """Class 1 where 1 ≤ ‖x‖₂ ≤ 2."""
     r = np.hypot(x[:, 0], x[:, 1])
-    return ((r >= 1) & (r <= 2)).astype(np.float64)
+    return np.asarray((r >= 1) & (r <= 2), dtype=np.float64)
 
 
 THREE_MODE_CENTERS = np.array([[0.0, 2.2], [-1.9, -1.1], [1.9, -1.1]])
@@ -135,7 +135,7 @@ THREE_MODE_RADIUS = 0.9
 
 def three_modes_label(x: np.ndarray) -> np.ndarray:
     d = np.linalg.norm(x[:, None, :] - THREE_MODE_CENTERS[None], axis=2)
-    return (d.min(axis=1) <= THREE_MODE_RADIUS).astype(np.float64)
+    return np.asarray(d.min(axis=1) <= THREE_MODE_RADIUS, dtype=np.float64)
 
 
 def _xor(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -180,7 +180,7 @@ def _spiral(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
 
 Generator = Callable[[int, np.random.Generator], tuple[np.ndarray, np.ndarray]]
 
-CLASSIFICATION: dict[str, tuple[Generator, float, Callable | None]] = {
+CLASSIFICATION: dict[str, tuple[Generator, float, Callable[[np.ndarray], np.ndarray] | None]] = {
     # name: (generator, half-width of the plotted square, labelling rule if geometric)
     "xor": (_xor, 1.3, xor_label),
     "ring": (_ring, 3.3, ring_label),
@@ -194,7 +194,9 @@ assert tuple(CLASSIFICATION) == CLASSIFICATION_DATASETS
 # ----------------------------------------------------------------------------- building
 
 
-def split(x: np.ndarray, y: np.ndarray, test_fraction: float, rng: np.random.Generator):
+def split(
+    x: np.ndarray, y: np.ndarray, test_fraction: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Shuffle and hold out `test_fraction` of the rows (none when it is 0)."""
     n = len(x)
     n_test = round(n * test_fraction)

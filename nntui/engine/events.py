@@ -1,20 +1,29 @@
 """Plain events the trainer emits. No tensors: numbers, lists and numpy arrays only.
 
 Listeners (console, run directory, dashboard mailbox, tests) receive them through one
-`emit(event)` callable; the trainer never knows who listens.
+`emit(event)` callable; the trainer never knows who listens. Events are built with
+keywords: a field added later cannot shift another's meaning.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 
 from nntui.engine.analysis import Baseline
 from nntui.engine.config import TrainConfig
 
+FitKind = Literal["curve", "boundary", "scatter"]
+"""curve: one input, the prediction on a grid; boundary: 2-D classes, a heatmap;
+scatter: anything else, predicted against actual."""
+RunState = Literal["running", "paused"]
+"""What StateChanged reports; the dashboard adds its own (starting, done, stopped…)."""
+FinishReason = Literal["done", "stopped", "diverged"]
 
-@dataclass(frozen=True)
+
+@dataclass(frozen=True, kw_only=True)
 class RunStarted:
     config: TrainConfig
     parameters: int
@@ -43,7 +52,7 @@ class RunStarted:
     its loss in the units of the loss plot."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class EpochsEnded:
     """A batch of finished epochs, read from the device once (never one event per step)."""
 
@@ -81,13 +90,12 @@ class LayerHealth:
     """What `dead_fraction` counts: dead, saturated, flat or — ."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class FitUpdated:
     """The model's current fit, about once a second; small enough to draw at once."""
 
     epoch: int
-    kind: str
-    """curve (1 input), boundary (2-D classification), scatter (predicted vs actual)."""
+    kind: FitKind
     x: np.ndarray
     """curve: x grid; scatter: actual targets; boundary: x1 grid."""
     y: np.ndarray
@@ -105,28 +113,27 @@ class Warned:
     message: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class LearningRateChanged:
     epoch: int
     old: float
     new: float
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class StateChanged:
     """running, paused (and why), stepping."""
 
-    state: str
+    state: RunState
     epoch: int
     reason: str = ""
     suggested_lr: float | None = None
     """After a divergence: a learning rate to try (the dashboard can offer it)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class RunFinished:
-    reason: str
-    """done, stopped, or diverged."""
+    reason: FinishReason
     epoch: int
     """The epochs trained and kept: the checkpoint's epoch (for diverged, the last good one)."""
     final_loss: float

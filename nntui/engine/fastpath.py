@@ -24,6 +24,7 @@ from typing import Protocol
 import torch
 from torch import Tensor, nn
 
+from nntui.engine import names
 from nntui.engine.activations import ELU_ALPHA, LEAKY_SLOPE
 from nntui.engine.model import MLP
 
@@ -41,11 +42,9 @@ _aten = torch.ops.aten
 _MEAN = 1  # at::Reduction::Mean: the ATen loss kernels take the reduction as an int
 _IGNORE_INDEX = -100  # F.cross_entropy's default
 _MAX_PROGRAMS = 8  # batch sizes kept; an epoch of mini-batches needs two (full and remainder)
-# What this module implements; config.LOSSES also has "auto", which the trainer resolves first.
-ACTIVATIONS = frozenset(
-    ("step", "sign", "linear", "piecewise", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "maxout", "gelu", "silu")
-)
-LOSSES = frozenset(("l1", "mse", "huber", "bce", "ce"))
+# What this module implements (every name there is: a test keeps it so); "auto" is resolved first.
+ACTIVATIONS = frozenset(names.ACTIVATIONS)
+LOSSES = frozenset(names.TRAINING_LOSSES)
 
 
 def build_step(model: MLP, loss: str, optimizer: SupportsStep, clip_grad: float = 0.0) -> Step | None:

@@ -39,10 +39,6 @@ class SeriesHistory:
     def last(self) -> float | None:
         return float(self._last[-1]) if len(self._last) else None
 
-    @property
-    def last_x(self) -> float | None:
-        return float(self._x_last[-1]) if len(self._x_last) else None
-
     def minimum(self) -> float | None:
         return float(self._min.min()) if len(self._min) else None
 
@@ -61,7 +57,16 @@ class SeriesHistory:
         while len(self._key) > self.capacity:
             self._coarsen()
 
-    def _merge(self, keys, x_last, mins, maxs, lasts, sums, ns) -> None:
+    def _merge(
+        self,
+        keys: np.ndarray,
+        x_last: np.ndarray,
+        mins: np.ndarray,
+        maxs: np.ndarray,
+        lasts: np.ndarray,
+        sums: np.ndarray,
+        ns: np.ndarray,
+    ) -> None:
         """Group sorted rows by key and append them, folding into the last bucket if it shares a key."""
         if len(self._key) and keys[0] == self._key[-1]:
             keys = np.concatenate([self._key[-1:], keys])
@@ -135,23 +140,3 @@ class SeriesHistory:
         first = np.where(flip, cmax, cmin)
         second = np.where(flip, cmin, cmax)
         return np.repeat(cx, 2), np.column_stack([first, second]).ravel()
-
-
-class MetricHistory:
-    """The run's series by name (train_loss, test_loss, …), all bounded."""
-
-    def __init__(self, capacity: int = 4096) -> None:
-        self.capacity = capacity
-        self.series: dict[str, SeriesHistory] = {}
-
-    def extend(self, name: str, x: np.ndarray, y: np.ndarray) -> None:
-        if name not in self.series:
-            self.series[name] = SeriesHistory(self.capacity)
-        self.series[name].extend(x, y)
-
-    def get(self, name: str) -> SeriesHistory:
-        return self.series.get(name) or SeriesHistory(self.capacity)
-
-    @property
-    def nbytes(self) -> int:
-        return sum(s.nbytes for s in self.series.values())

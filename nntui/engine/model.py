@@ -24,18 +24,21 @@ class MLP(nn.Module):
             width = size
         layers.append(nn.Linear(width, n_out, bias=bias))
         self.layers = nn.ModuleList(layers)
+        self.linears: list[nn.Linear] = layers
+        """The same layers, typed (ModuleList items read as plain Modules)."""
         # (layer, activation function or None for linear): looked up once, not per step
         self._plan = [(layer, None if act == "linear" else activations.get(act).fn) for layer, act in zip(layers, acts)]
 
     def forward(self, x: Tensor) -> Tensor:
         for layer, fn in self._plan:
             x = layer(x) if fn is None else fn(layer(x))
-        return self.layers[-1](x)
+        out: Tensor = self.linears[-1](x)
+        return out
 
     def hidden_outputs(self, x: Tensor) -> list[tuple[Tensor, Tensor]]:
         """(pre-activation, output) of every hidden layer: network-health statistics."""
         out = []
-        for layer, act in zip(self.layers, self.acts):
+        for layer, act in zip(self.linears, self.acts):
             z = layer(x)
             x = activations.get(act).fn(z)
             out.append((z, x))
@@ -49,7 +52,7 @@ class MLP(nn.Module):
         every device.
         """
         gen = torch.Generator().manual_seed(seed)
-        for layer in self.layers:
+        for layer in self.linears:
             bound = 1.0 / math.sqrt(layer.in_features)
             w = torch.empty(layer.weight.shape).uniform_(-bound, bound, generator=gen)
             layer.weight.copy_(w)

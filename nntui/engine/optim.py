@@ -33,8 +33,6 @@ from torch import Tensor
 
 from nntui.engine.errors import CheckpointError, ConfigError
 
-OPTIMIZERS = ("sgd", "momentum", "adam", "rmsprop")
-
 State = dict[str, Tensor]
 Tensors = list[Tensor] | tuple[Tensor, ...]  # what a foreach op takes; the out-of-place ones return tuples
 

@@ -24,13 +24,11 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from typing import TYPE_CHECKING, Any
+from typing import Any, Literal
 
 from nntui.engine.config import TrainConfig
 from nntui.engine.events import Event, RunFailed
-
-if TYPE_CHECKING:
-    from nntui.engine.trainer import Checkpoint
+from nntui.engine.session import DEFAULT_CHECKPOINT_S, DivergencePolicy
 
 READY = "ready"
 DEVICES = "devices"
@@ -39,17 +37,33 @@ EXITED = "exited"
 """Sent after a run's last event: its trainer returned and its files are written."""
 
 
+CommandKind = Literal["pause", "resume", "step", "stop", "set_lr", "quit"]
+
+
 @dataclass(frozen=True)
+class Command:
+    """Parent → child: what to do to which run (a command for a run that ended is dropped)."""
+
+    kind: CommandKind
+    run_id: int = 0
+    value: Any = None
+    """step: epochs; stop: the reason; set_lr: the rate."""
+
+
+@dataclass(frozen=True, kw_only=True)
 class StartRun:
+    """Parent → child: a run's whole description; the child's Session wires it."""
+
     run_id: int
     config: TrainConfig
     out: str | None = None
-    resume: Checkpoint | str | None = None
-    """A checkpoint to continue from, or a run directory holding one."""
+    resume: str | None = None
+    """A run directory holding a checkpoint to continue from."""
     paused: bool = False
     fit_interval: float = 1.0
     chunk_seconds: float = 0.1
-    on_diverge: str = "pause"
+    on_diverge: DivergencePolicy = "pause"
+    checkpoint_every: float = DEFAULT_CHECKPOINT_S
     trainer_factory: Callable[..., Any] | None = None
     """Builds the Trainer (default: the engine's); must be importable in the child."""
 
@@ -66,7 +80,6 @@ def _child_main(conn: Connection) -> None:
         if sig is not None:
             signal.signal(sig, signal.SIG_IGN)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    import torch  # the import is the warm-up
 
     from nntui.engine.devices import available_devices
 
@@ -75,11 +88,9 @@ def _child_main(conn: Connection) -> None:
     conn.send((DEVICES, [(d.name, d.label) for d in available_devices()]))
 
     from nntui.engine.control import Control
-    from nntui.engine.runs import RunDirSink, load_checkpoint
-    from nntui.engine.trainer import Trainer
+    from nntui.engine.session import Session
+    from nntui.engine.trainer import Trainer  # noqa: F401  (the warm-up: imported before the user presses start)
 
-    # the first optimizer imports torch._dynamo (seconds): pay it before the user presses start
-    torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
     send_lock = threading.Lock()
 
     def send(item: Any) -> None:
@@ -99,7 +110,7 @@ def _child_main(conn: Connection) -> None:
             try:
                 cmd = conn.recv()
             except (EOFError, OSError):
-                cmd = ("quit", None)
+                cmd = Command("quit")
             if isinstance(cmd, StartRun):
                 control = Control()
                 if cmd.paused:
@@ -108,27 +119,27 @@ def _child_main(conn: Connection) -> None:
                     controls[cmd.run_id] = control
                 starts.put(cmd)
                 continue
-            kind, run_id, *args = cmd
-            if kind == "quit":
+            if cmd.kind == "quit":
                 with lock:
                     for control in controls.values():
                         control.stop("quit")
                 starts.put(None)
                 return
             with lock:
-                control = controls.get(run_id)
-            if control is None:
+                target = controls.get(cmd.run_id)
+            if target is None:
                 continue  # a run that has already ended
-            if kind == "pause":
+            control = target
+            if cmd.kind == "pause":
                 control.pause()
-            elif kind == "resume":
+            elif cmd.kind == "resume":
                 control.resume()
-            elif kind == "step":
-                control.step(args[0])
-            elif kind == "stop":
-                control.stop(args[0])
-            elif kind == "set_lr":
-                control.set_lr(args[0])
+            elif cmd.kind == "step":
+                control.step(cmd.value)
+            elif cmd.kind == "stop":
+                control.stop(cmd.value)
+            elif cmd.kind == "set_lr":
+                control.set_lr(cmd.value)
 
     threading.Thread(target=listen, name="nntui-commands", daemon=True).start()
     send(READY)
@@ -140,44 +151,19 @@ def _child_main(conn: Connection) -> None:
         def emit(event: Event, run_id: int = run_id) -> None:
             send((run_id, event))
 
-        sink = None
+        session = Session(
+            job.config, out=job.out, resume=job.resume, checkpoint_every=job.checkpoint_every,
+            on_diverge=job.on_diverge, chunk_seconds=job.chunk_seconds, fit_interval=job.fit_interval,
+            listeners=[emit], trainer_factory=job.trainer_factory,
+        )
         try:
-            checkpoint = job.resume
-            if isinstance(checkpoint, str):
-                _, checkpoint = load_checkpoint(checkpoint)
-            if job.out:
-                sink = RunDirSink(job.out, on_error=lambda m: emit(_warned(m)), resume=job.resume is not None)
-            factory = job.trainer_factory or Trainer
-            trainer = factory(
-                job.config,
-                on_diverge=job.on_diverge,
-                fit_interval=job.fit_interval,
-                chunk_seconds=job.chunk_seconds,
-                resume=checkpoint,
-                checkpoint_every_s=30.0 if sink else 0.0,
-                on_checkpoint=sink.save_checkpoint if sink else None,
-            )
-
-            def both(event: Event, sink: Any = sink) -> None:
-                if sink is not None:
-                    sink(event)
-                emit(event)
-
-            trainer.run(both, control)
+            session.run(control)
         except BaseException as exc:  # a run's failure is reported; the child serves the next run
             emit(RunFailed(f"{type(exc).__name__}: {exc}", traceback.format_exc()))
         finally:
-            if sink is not None:
-                sink.close()
             with lock:
                 controls.pop(run_id, None)
             send((run_id, EXITED))
-
-
-def _warned(message: str) -> Event:
-    from nntui.engine.events import Warned
-
-    return Warned(message)
 
 
 # ----------------------------------------------------------------------------- parent
@@ -211,19 +197,19 @@ class TrainerProcess:
         return self._send(job)
 
     def pause(self, run_id: int) -> None:
-        self._send(("pause", run_id))
+        self._send(Command("pause", run_id))
 
     def resume(self, run_id: int) -> None:
-        self._send(("resume", run_id))
+        self._send(Command("resume", run_id))
 
     def step(self, run_id: int, epochs: int = 1) -> None:
-        self._send(("step", run_id, epochs))
+        self._send(Command("step", run_id, epochs))
 
     def stop(self, run_id: int, reason: str = "stopped") -> None:
-        self._send(("stop", run_id, reason))
+        self._send(Command("stop", run_id, reason))
 
     def set_lr(self, run_id: int, lr: float) -> None:
-        self._send(("set_lr", run_id, lr))
+        self._send(Command("set_lr", run_id, lr))
 
     # -- events ----------------------------------------------------------------------------
 
@@ -264,7 +250,7 @@ class TrainerProcess:
         """
         if self._conn.closed:
             return
-        self._send(("quit", None))
+        self._send(Command("quit"))
         self.process.join(timeout)
         if self.process.is_alive():
             self.process.kill()

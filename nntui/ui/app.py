@@ -8,7 +8,6 @@ redraws only what changed. The app never touches a Trainer.
 from __future__ import annotations
 
 import math
-import os
 import sys
 import time
 from collections import deque
@@ -25,11 +24,13 @@ from textual.screen import Screen
 from textual.widgets import Footer
 
 from nntui.engine.config import TrainConfig, config_summary
-from nntui.engine.errors import ConfigError, NntuiError
+from nntui.engine.errors import ConfigError
 from nntui.engine.events import LayerHealth, LearningRateChanged, RunFailed, RunFinished, StateChanged, Warned
-from nntui.headless import SIGNAL_EXIT
-from nntui.ui.host import RunHost, ThreadHost
+from nntui.engine.session import DEFAULT_CHECKPOINT_S, DivergencePolicy, ResumePlan
+from nntui.engine.signals import SIGNAL_EXIT, add_loop_handlers, remove_loop_handlers
+from nntui.ui.host import RunHost, make_host
 from nntui.ui.mailbox import Drained
+from nntui.ui.redraw import RedrawScheduler, default_ui_hz
 from nntui.ui.screens.confirm_reset import ConfirmReset
 from nntui.ui.screens.file_picker import FilePickerScreen, LoadedData
 from nntui.ui.screens.help import HelpScreen
@@ -47,52 +48,6 @@ from nntui.ui.widgets.too_small import MIN_HEIGHT, MIN_WIDTH, TooSmall
 
 if TYPE_CHECKING:
     from textual.driver import Driver
-
-    from nntui.engine.trainer import Checkpoint
-
-DEFAULT_UI_HZ = 4.0
-SSH_UI_HZ = 2.0
-FIT_MIN_INTERVAL_S = 1.0
-"""While training, the fit plot, the decision boundary, the cost landscape and the health
-table are redrawn at most once a second (fit snapshots come that often; a faster landscape
-or table would only cost the trainer time)."""
-UI_CPU_BUDGET = 0.04
-"""Every redraw holds the interpreter lock a thread-hosted trainer needs (measured: two panels
-redrawn every 100/250/500 ms let training run at 0.39/0.65/0.84 of the bare loop).
-While a thread-hosted run trains, the whole UI thread (builds, Textual's compositing and
-terminal output) may use at most this share of a core, measured over UI_CPU_WINDOW_S; above
-it, plot redraws wait (the status line still updates). Measured here: at 4 Hz the UI thread
-took 8–9 % of a core and the trainer got about 0.91 of it; the budget trades frame rate
-for ≥ 0.95 of headless speed on whatever machine and terminal this runs on."""
-UI_CPU_WINDOW_S = 2.0
-MAX_PLOT_STALENESS_S = 3.0
-"""Whatever the budget says, a stale plot is redrawn after this long: the picture stays live."""
-
-
-HOSTS = ("process", "thread")
-"""process (default): the trainer in a warm child process (nntui/ui/process_host.py); it
-shares no interpreter lock with the UI, so plots redraw at the full rate while training
-keeps its headless speed. thread: a Textual thread worker in this process (no child
-process to start; the UI rations its redraws to leave the trainer ≥ 0.95 of its speed)."""
-
-
-def make_host(app: App[Any], kind: str | None, out: str | Path | None) -> RunHost:
-    """The host named by `kind`, else by the NNTUI_HOST variable, else the process host."""
-    kind = kind or os.environ.get("NNTUI_HOST") or "process"
-    if kind == "thread":
-        return ThreadHost(app, out=out)
-    if kind == "process":
-        from nntui.ui.process_host import ProcessHost
-
-        return ProcessHost(app, out=out)
-    raise ValueError(f"unknown host {kind!r}; choose one of: {', '.join(HOSTS)}")
-
-
-def default_ui_hz(environ: dict[str, str] | None = None) -> float:
-    """4 Hz locally, 2 Hz over SSH (each plot redraw resends the widget's area)."""
-    env = os.environ if environ is None else environ
-    return SSH_UI_HZ if env.get("SSH_CONNECTION") else DEFAULT_UI_HZ
-
 
 class NntuiApp(App[int]):
     """Set up a network, press space, watch it learn; the keyboard stays live throughout."""
@@ -130,18 +85,20 @@ class NntuiApp(App[int]):
         devices: list[DeviceChoice] | None = None,
         out: str | Path | None = None,
         ui_hz: float | None = None,
-        checkpoint: Checkpoint | None = None,
+        resume: ResumePlan | None = None,
         host: str | None = None,
+        checkpoint_every: float = DEFAULT_CHECKPOINT_S,
+        on_diverge: DivergencePolicy = "pause",
     ) -> None:
         super().__init__()
         self.config = config
         self.ui_hz = float(ui_hz) if ui_hz else default_ui_hz()
-        self.host: RunHost = make_host(self, host, out)
+        self.host: RunHost = make_host(self, host, out=out, checkpoint_every=checkpoint_every, on_diverge=on_diverge)
         if devices is None and (found := self.host.devices) is not None:
             devices = [DeviceChoice(name, label) for name, label in found]
         self.devices = devices
         """None until the host has listed them (the process host's child does, after it imported torch)."""
-        self.checkpoint = checkpoint
+        self.resume_plan = resume
         """A run to continue (from --resume); used by the first run only."""
         self.status = RunStatus(total=config.epochs, device=self._device_label(config.device))
         self.screenshot_dir = Path.cwd()
@@ -149,13 +106,9 @@ class NntuiApp(App[int]):
         self._pending_changes = False
         self._asking_reset = False
         self._too_small = False
-        self._cpu_samples: list[tuple[float, float]] = []
-        self.skipped_frames = 0
-        """Plot redraws held back by UI_CPU_BUDGET (for the benchmark and the report)."""
+        self.redraws = RedrawScheduler(self.ui_hz, lambda delay, draw: self.set_timer(delay, draw, name="redraw"))
         self._opening_gallery = False
         self._leaving = False
-        self._deferred: set[PlotPanel] = set()
-        """Plots whose redraw waits for half a tick (never two plots rendered in one tick)."""
         self._signals: list[int] = []
         self.ended_by: str | None = None
         """SIGTERM, SIGHUP, SIGINT or Ctrl-C if one ended the app (the exit code says which)."""
@@ -205,18 +158,18 @@ class NntuiApp(App[int]):
         self._ticker = self.set_interval(1 / self.ui_hz, self._tick, name="ui-tick")
         self._install_signal_handlers()
         self.call_after_refresh(self._freeze_startup_objects)
-        if self.checkpoint is not None:
-            checkpoint, self.checkpoint = self.checkpoint, None
-            self._start_run(self.config, paused=True, resume=checkpoint)
-            if checkpoint.epoch >= self.config.epochs:
+        if self.resume_plan is not None:
+            plan = self.resume_plan
+            self._start_run(self.config, paused=True, resume=plan.rundir, start_epoch=plan.epoch)
+            if plan.finished:
                 self.notice.show_notice(
-                    f"Resumed at epoch {checkpoint.epoch}: this run had already finished its {self.config.epochs} "
-                    "epochs (start again with more epochs: nntui --resume only continues unfinished runs).",
+                    f"Resumed at epoch {plan.epoch}: this run has all its {self.config.epochs} epochs. To go on, "
+                    f"quit and run nntui --resume {plan.rundir} --epochs N with N above {plan.epoch}.",
                     "info",
                 )
             else:
                 self.notice.show_notice(
-                    f"Resumed at epoch {checkpoint.epoch}: press space to continue training.", "info"
+                    f"Resumed at epoch {plan.epoch} of {self.config.epochs}: press space to continue training.", "info"
                 )
 
     def _device_label(self, name: str) -> str:
@@ -335,16 +288,6 @@ class NntuiApp(App[int]):
                     )
         self.panel.run_state = s.state
 
-    def ui_cpu_share(self, now: float) -> float:
-        """Share of a core this (UI) thread used over the last UI_CPU_WINDOW_S seconds."""
-        cpu = time.thread_time()
-        samples = self._cpu_samples
-        samples.append((now, cpu))
-        while len(samples) > 2 and now - samples[1][0] >= UI_CPU_WINDOW_S:
-            samples.pop(0)
-        then, cpu_then = samples[0]
-        return (cpu - cpu_then) / (now - then) if now - then > 0.2 else 0.0
-
     @property
     def plots(self) -> tuple[PlotPanel, ...]:
         """The plots on screen now (hidden ones are not drawn)."""
@@ -354,29 +297,13 @@ class NntuiApp(App[int]):
     def _redraw(self) -> None:
         """Plots only when stale, at most at ui_hz, and within their CPU budget while training."""
         if not self._too_small:
-            now = time.monotonic()
             training = self.status.state == "running"
-            period = 1 / self.ui_hz
-            share = self.ui_cpu_share(now)
-            plots = self.plots
-            overdue = any(plot.stale and now - plot.last_build > MAX_PLOT_STALENESS_S for plot in plots)
-            if training and getattr(self.host, "shares_interpreter", False) and share > UI_CPU_BUDGET and not overdue:
-                if any(plot.stale for plot in plots) or self._pending_health:
-                    self.skipped_frames += 1
-                self.status_line.show(self.status)
-                return
-            slow = max(period, FIT_MIN_INTERVAL_S)
-            drawn = False
-            for plot in plots:
-                due = self._due(plot, now, period if plot is self.loss_plot else slow, training)
-                if due and drawn and training:
-                    # one plot per tick while training: a key pressed during a redraw waits for
-                    # one plot's render, not two; the other is drawn half a tick later
-                    self._defer(plot, period / 2)
-                elif due:
-                    plot.redraw()
-                    drawn = True
-            if self._pending_health and (not training or now - self._health_shown_at >= slow * 0.9):
+            rationed = getattr(self.host, "shares_interpreter", False)
+            drawn = self.redraws.redraw(self.plots, self.loss_plot, training=training, rationed=rationed)
+            now = time.monotonic()
+            if drawn and self._pending_health and (
+                not training or now - self._health_shown_at >= self.redraws.slow_period * 0.9
+            ):
                 self._show_health(now)
         self.status_line.show(self.status)
 
@@ -388,21 +315,6 @@ class NntuiApp(App[int]):
             started = time.perf_counter()
             self.health.update_health(rows)
             self.health_ms.append((time.perf_counter() - started) * 1000)
-
-    def _due(self, plot: PlotPanel, now: float, period: float, training: bool) -> bool:
-        """A stale plot, not sooner than `period` after its last build while training
-        (paused or stepping, the trainer is idle: draw at once)."""
-        return plot.stale and plot not in self._deferred and (not training or now - plot.last_build >= period * 0.9)
-
-    def _defer(self, plot: PlotPanel, delay: float) -> None:
-        self._deferred.add(plot)
-
-        def draw() -> None:
-            self._deferred.discard(plot)
-            if plot.stale and plot.display and not self._too_small:
-                plot.redraw()
-
-        self.set_timer(delay, draw, name="deferred-redraw")
 
     # -- starting and stopping runs -------------------------------------------------------------
 
@@ -419,7 +331,9 @@ class NntuiApp(App[int]):
             self.panel.focus_field(field)
             return None
 
-    def _start_run(self, config: TrainConfig, *, paused: bool, resume: Checkpoint | None = None) -> None:
+    def _start_run(
+        self, config: TrainConfig, *, paused: bool, resume: Path | None = None, start_epoch: int = 0
+    ) -> None:
         self.error_panel.hide()
         if not (resume is not None and self.notice.has_class("-info")):
             self.notice.hide()
@@ -427,7 +341,7 @@ class NntuiApp(App[int]):
         self._pending_changes = False
         self.status = RunStatus(
             state="starting", total=config.epochs, device=self._device_label(config.device),
-            start_epoch=resume.epoch if resume else 0, epoch=resume.epoch if resume else 0,
+            start_epoch=start_epoch, epoch=start_epoch,
         )
         self.loss_plot.clear("starting…")
         self.fit_plot.clear("starting…")
@@ -633,21 +547,8 @@ class NntuiApp(App[int]):
         and the exit code says which signal (143, 129, 130). A signal that was ignored when
         nntui started (nohup) stays ignored."""
         import asyncio
-        import signal
-        import threading
 
-        if threading.current_thread() is not threading.main_thread():
-            return  # signals reach the main thread only (an app run from a test's thread)
-        loop = asyncio.get_running_loop()
-        for name in SIGNAL_EXIT:
-            sig = getattr(signal, name, None)
-            if sig is None or signal.getsignal(sig) is signal.SIG_IGN:
-                continue
-            try:
-                loop.add_signal_handler(sig, self._signalled, name)
-            except (NotImplementedError, RuntimeError, ValueError):  # not on this platform or loop
-                continue
-            self._signals.append(sig)
+        self._signals = add_loop_handlers(asyncio.get_running_loop(), self._signalled)
 
     def _signalled(self, name: str) -> None:
         self.ended_by = name
@@ -656,10 +557,7 @@ class NntuiApp(App[int]):
     def _remove_signal_handlers(self) -> None:
         import asyncio
 
-        loop = asyncio.get_running_loop()
-        for sig in self._signals:
-            loop.remove_signal_handler(sig)
-        self._signals.clear()
+        remove_loop_handlers(asyncio.get_running_loop(), self._signals)
 
     async def on_unmount(self) -> None:
         """Whatever ended the app (q, ctrl+c, an error, a test leaving run_test): stop the trainer.
@@ -733,7 +631,7 @@ class NntuiApp(App[int]):
         if small:
             note.show_size(width, height)
         if small != self._too_small or dashboard.display == small:
-            self._too_small = small
+            self._too_small = self.redraws.blocked = small
             dashboard.display = not small
             note.display = small
             if not small:
@@ -787,65 +685,3 @@ def _show(value: object) -> str:
     if isinstance(value, tuple):
         return ",".join(map(str, value)) or "(none)"
     return str(value)
-
-
-def create_app(
-    config: TrainConfig,
-    *,
-    out: str | Path | None = None,
-    ui_hz: float | None = None,
-    resume: str | Path | None = None,
-    host: str | None = None,
-) -> NntuiApp:
-    """The one way to build the dashboard (the CLI and the tests both use it).
-
-    `resume` is a run directory: its config replaces `config`, its checkpoint is where the
-    first run starts (paused), and the run directory is written to again unless `out` says otherwise.
-    Raises NntuiError for a run directory that cannot be resumed. `host`: see HOSTS.
-    """
-    checkpoint = None
-    if resume is not None:
-        from nntui.engine.runs import load_checkpoint
-
-        config, checkpoint = load_checkpoint(resume)  # checked here: a bad directory fails before the UI
-        out = out or resume
-    # the devices come from the host: the process host's child lists them, so this process
-    # need not import torch (2 s here) before the first frame
-    return NntuiApp(config, out=out, ui_hz=ui_hz, checkpoint=checkpoint, host=host)
-
-
-def run_app(
-    config: TrainConfig,
-    *,
-    out: str | Path | None = None,
-    ui_hz: float | None = None,
-    resume: str | Path | None = None,
-) -> int:
-    """Run the dashboard in this terminal; returns the process exit code."""
-    try:
-        app = create_app(config, out=out, ui_hz=ui_hz, resume=resume)
-    except NntuiError as exc:
-        print(f"nntui: error: {exc}", file=sys.stderr)
-        return 2
-    try:
-        result = app.run()
-    except OSError:
-        if app.ended_by != "SIGHUP":
-            raise
-        result = None  # the terminal hung up: restoring it can only fail, the run is saved
-    if not app.host.join(timeout=2.0):
-        _say("nntui: waiting for the trainer to finish its current step…")
-    if app.ended_by:
-        where = f"; saved in {out or resume}" if out or resume else ""
-        _say(f"nntui: {app.ended_by}: stopped at epoch {app.status.epoch}{where}")
-    if app.return_code not in (None, 0):
-        return int(app.return_code)
-    return int(result or 0)
-
-
-def _say(text: str) -> None:
-    """A line on stderr, unless the terminal is gone (SIGHUP)."""
-    try:
-        print(text, file=sys.stderr, flush=True)
-    except OSError:
-        pass

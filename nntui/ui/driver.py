@@ -60,6 +60,7 @@ class HangUpSafeDriver(LinuxDriver):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        assert self._file is not None
         self.output = TerminalOutput(self._file)
         self._file = self.output  # type: ignore[assignment]  # the writer thread writes here
 

@@ -18,13 +18,14 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from nntui.engine.config import TrainConfig
 from nntui.engine.control import Control
-from nntui.engine.events import Event, RunFailed, Warned
+from nntui.engine.events import RunFailed
+from nntui.engine.session import DEFAULT_CHECKPOINT_S, DivergencePolicy, RunDirs, Session
 from nntui.ui.mailbox import Mailbox
 
 if TYPE_CHECKING:
     from textual.app import App
 
-    from nntui.engine.trainer import Checkpoint, Trainer
+    from nntui.engine.trainer import Trainer
 
 FIT_INTERVAL_S = 1.0
 """Fit snapshots about once a second: the fit plot is not redrawn faster than that anyway."""
@@ -41,6 +42,8 @@ class RunHost(Protocol):
     """The current run's inbox; a new one for every run, so a dying run cannot pollute the next."""
     generation: int
     """Counts runs started; the app notices a new run by a changed number."""
+    run_dirs: RunDirs
+    """Where each run of this dashboard writes (none without --out)."""
 
     @property
     def devices(self) -> list[tuple[str, str]] | None:
@@ -58,8 +61,9 @@ class RunHost(Protocol):
     def paused(self) -> bool:
         """The current run was asked to pause (or started paused)."""
 
-    def start(self, config: TrainConfig, *, paused: bool = False, resume: Checkpoint | None = None) -> None:
-        """Start a new run (stopping any current one) from epoch 0 or a checkpoint."""
+    def start(self, config: TrainConfig, *, paused: bool = False, resume: Path | None = None) -> None:
+        """Start a new run (stopping any current one) from epoch 0, or from the checkpoint in
+        the run directory `resume`."""
 
     def pause(self) -> None: ...
     def resume(self) -> None: ...
@@ -100,15 +104,23 @@ class ThreadHost:
     shares_interpreter = True
     """The trainer runs in this interpreter: UI work slows it (the app rations its redraws)."""
 
-    def __init__(self, app: App[Any], *, out: str | Path | None = None) -> None:
+    def __init__(
+        self,
+        app: App[Any],
+        *,
+        out: str | Path | None = None,
+        checkpoint_every: float = DEFAULT_CHECKPOINT_S,
+        on_diverge: DivergencePolicy = "pause",
+    ) -> None:
         self.app = app
-        self.out = Path(out) if out else None
+        self.run_dirs = RunDirs(out)
+        self.checkpoint_every = checkpoint_every
+        self.on_diverge: DivergencePolicy = on_diverge
         self.mailbox = Mailbox()
         self.generation = 0
         self.trainer_factory: Callable[..., Trainer] | None = None
         """Builds the Trainer (default: the engine's). Tests inject faults through it."""
         self._run: _Run | None = None
-        self._out_count = 0
         self._devices: list[tuple[str, str]] | None = None
 
     # -- state ---------------------------------------------------------------------------
@@ -144,14 +156,14 @@ class ThreadHost:
 
     # -- commands ------------------------------------------------------------------------
 
-    def start(self, config: TrainConfig, *, paused: bool = False, resume: Checkpoint | None = None) -> None:
+    def start(self, config: TrainConfig, *, paused: bool = False, resume: Path | None = None) -> None:
         previous = self._run
         if previous is not None:
             previous.control.stop("reset")
         control = Control()
         if paused:
             control.pause()
-        run = _Run(config, control, Mailbox(), self._next_out(resume is not None))
+        run = _Run(config, control, Mailbox(), self.run_dirs.next())
         self._run = run
         self.mailbox = run.mailbox
         self.generation += 1
@@ -201,61 +213,51 @@ class ThreadHost:
 
     # -- the worker ----------------------------------------------------------------------
 
-    def _next_out(self, resuming: bool) -> Path | None:
-        """Run directories never overwrite an earlier run of this session: out, out-2, out-3…"""
-        if self.out is None:
-            return None
-        self._out_count += 1
-        if self._out_count == 1:
-            return self.out
-        return self.out.with_name(f"{self.out.name}-{self._out_count}")
-
-    def _work(self, run: _Run, previous: _Run | None, resume: Checkpoint | None) -> None:
+    def _work(self, run: _Run, previous: _Run | None, resume: Path | None) -> None:
         """The thread's body: wait for the previous run to return, train, always report."""
-        sink = None
         try:
             if previous is not None:
                 # two trainers at once would halve both; the old one stops within a step
                 previous.exited.wait(PREVIOUS_RUN_GRACE_S)
             if run.control.stopped:
                 return
-            emit: Callable[[Event], None] = run.mailbox.put
-            checkpoint_cb = None
-            if run.out is not None:
-                from nntui.engine.runs import RunDirSink
-
-                def disk_error(message: str) -> None:
-                    run.mailbox.put(Warned(message))  # shown like any warning; training goes on
-
-                sink = RunDirSink(run.out, on_error=disk_error, resume=resume is not None)
-                checkpoint_cb = sink.save_checkpoint
-                put, write = run.mailbox.put, sink
-
-                def emit(event: Event) -> None:
-                    put(event)
-                    write(event)
-
-            factory = self.trainer_factory
-            if factory is None:
-                from nntui.engine.trainer import Trainer as factory
-            trainer = factory(
-                run.config,
-                on_diverge="pause",
-                fit_interval=FIT_INTERVAL_S,
-                chunk_seconds=CHUNK_SECONDS,
-                resume=resume,
-                checkpoint_every_s=30.0 if checkpoint_cb else 0.0,
-                on_checkpoint=checkpoint_cb,
+            session = Session(
+                run.config, out=run.out, resume=resume, checkpoint_every=self.checkpoint_every,
+                on_diverge=self.on_diverge, chunk_seconds=CHUNK_SECONDS, fit_interval=FIT_INTERVAL_S,
+                listeners=[run.mailbox.put], trainer_factory=self.trainer_factory,
             )
-            trainer.run(emit, run.control)
+            session.run(run.control)
         except Exception as exc:  # the worker must report, never die silently
             import traceback
 
             run.mailbox.put(RunFailed(f"{type(exc).__name__}: {exc}", traceback.format_exc()))
         finally:
-            if sink is not None:
-                try:
-                    sink.close()
-                except OSError as exc:
-                    run.mailbox.put(Warned(f"closing the run directory failed: {exc}"))
             run.exited.set()
+
+
+HOSTS = ("process", "thread")
+"""process (default): the trainer in a warm child process (nntui/ui/process_host.py); it
+shares no interpreter lock with the UI, so plots redraw at the full rate while training
+keeps its headless speed. thread: a Textual thread worker in this process (no child
+process to start; the UI rations its redraws to leave the trainer ≥ 0.95 of its speed)."""
+
+
+def make_host(
+    app: App[Any],
+    kind: str | None,
+    *,
+    out: str | Path | None = None,
+    checkpoint_every: float = DEFAULT_CHECKPOINT_S,
+    on_diverge: DivergencePolicy = "pause",
+) -> RunHost:
+    """The host named by `kind`, else by the NNTUI_HOST variable, else the process host."""
+    import os
+
+    kind = kind or os.environ.get("NNTUI_HOST") or "process"
+    if kind == "thread":
+        return ThreadHost(app, out=out, checkpoint_every=checkpoint_every, on_diverge=on_diverge)
+    if kind == "process":
+        from nntui.ui.process_host import ProcessHost
+
+        return ProcessHost(app, out=out, checkpoint_every=checkpoint_every, on_diverge=on_diverge)
+    raise ValueError(f"unknown host {kind!r}; choose one of: {', '.join(HOSTS)}")

@@ -139,11 +139,6 @@ class Mailbox:
 
     # -- UI side -------------------------------------------------------------------------
 
-    @property
-    def has_news(self) -> bool:
-        """True if something arrived since the last drain (a plain read: no lock needed)."""
-        return self._dirty
-
     def drain(self) -> Drained | None:
         """Everything since the last call, or None when nothing came."""
         with self._lock:

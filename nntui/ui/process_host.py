@@ -22,14 +22,13 @@ from typing import TYPE_CHECKING, Any
 
 from nntui.engine.config import TrainConfig
 from nntui.engine.events import RunFailed
+from nntui.engine.session import DEFAULT_CHECKPOINT_S, DivergencePolicy, RunDirs
 from nntui.engine.worker import EXITED, StartRun, TrainerProcess
 from nntui.ui.host import CHUNK_SECONDS, FIT_INTERVAL_S
 from nntui.ui.mailbox import Mailbox
 
 if TYPE_CHECKING:
     from textual.app import App
-
-    from nntui.engine.trainer import Checkpoint
 
 PUMP_POLL_S = 0.05
 """How long the pump waits on the pipe before checking whether it should stop."""
@@ -49,15 +48,23 @@ class _Run:
 class ProcessHost:
     """Same interface as ThreadHost; the Trainer runs in a warm child process."""
 
-    def __init__(self, app: App[Any], *, out: str | Path | None = None) -> None:
+    def __init__(
+        self,
+        app: App[Any],
+        *,
+        out: str | Path | None = None,
+        checkpoint_every: float = DEFAULT_CHECKPOINT_S,
+        on_diverge: DivergencePolicy = "pause",
+    ) -> None:
         self.app = app
-        self.out = Path(out) if out else None
+        self.run_dirs = RunDirs(out)
+        self.checkpoint_every = checkpoint_every
+        self.on_diverge: DivergencePolicy = on_diverge
         self.mailbox = Mailbox()
         self.generation = 0
         self.trainer_factory: Callable[..., Any] | None = None
         """Builds the Trainer in the child (must be importable there). Tests inject faults with it."""
         self._run: _Run | None = None
-        self._out_count = 0
         self._closing = False
         self._proc = TrainerProcess()
         self._pumping = False
@@ -80,13 +87,6 @@ class ProcessHost:
         return run is not None and run.paused
 
     @property
-    def ready(self) -> bool:
-        """The child has imported torch and waits for work (asking starts the pump that hears it)."""
-        if not self._proc.ready and self.app.is_running:
-            self._ensure_pump()
-        return self._proc.ready
-
-    @property
     def devices(self) -> list[tuple[str, str]] | None:
         """Listed by the child once it is ready: this process never imports torch for it."""
         if self._proc.devices is None and self.app.is_running:
@@ -99,7 +99,7 @@ class ProcessHost:
 
     # -- commands ----------------------------------------------------------------------
 
-    def start(self, config: TrainConfig, *, paused: bool = False, resume: Checkpoint | None = None) -> None:
+    def start(self, config: TrainConfig, *, paused: bool = False, resume: Path | None = None) -> None:
         previous = self._run
         if previous is not None and not previous.exited.is_set():
             previous.stopped = True
@@ -108,10 +108,11 @@ class ProcessHost:
         run = _Run(self.generation, config, Mailbox(), paused=paused)
         self._run = run
         self.mailbox = run.mailbox
-        out = self._next_out()
+        out = self.run_dirs.next()
         job = StartRun(
-            run.run_id, config, out=str(out) if out else None, resume=resume, paused=paused,
-            fit_interval=FIT_INTERVAL_S, chunk_seconds=CHUNK_SECONDS, on_diverge="pause",
+            run_id=run.run_id, config=config, out=str(out) if out else None,
+            resume=str(resume) if resume is not None else None, paused=paused, fit_interval=FIT_INTERVAL_S,
+            chunk_seconds=CHUNK_SECONDS, on_diverge=self.on_diverge, checkpoint_every=self.checkpoint_every,
             trainer_factory=self.trainer_factory,
         )
         self._ensure_pump()
@@ -166,15 +167,6 @@ class ProcessHost:
         return done
 
     # -- the pump ----------------------------------------------------------------------
-
-    def _next_out(self) -> Path | None:
-        """Run directories never overwrite an earlier run of this session: out, out-2, out-3…"""
-        if self.out is None:
-            return None
-        self._out_count += 1
-        if self._out_count == 1:
-            return self.out
-        return self.out.with_name(f"{self.out.name}-{self._out_count}")
 
     def _ensure_pump(self) -> None:
         if self._pumping:

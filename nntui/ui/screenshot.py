@@ -23,7 +23,7 @@ async def take(
     path: Path, preset_name: str, epochs: int, size: tuple[int, int], view: str = "", activation: str = ""
 ) -> None:
     from nntui.engine.presets import preset
-    from nntui.ui.app import create_app
+    from nntui.ui.factory import create_app
 
     config = preset(preset_name)
     if config.epochs <= epochs:

@@ -11,7 +11,7 @@ from dashboard_helpers import SIZE, has_braille, lecture, press, screen_text, se
 from textual.widgets import Input, Select
 
 from nntui.engine.trainer import Trainer
-from nntui.ui.app import create_app
+from nntui.ui.factory import create_app
 from nntui.ui.screens.confirm_reset import ConfirmReset
 from nntui.ui.screens.help import HelpScreen
 from nntui.ui.widgets.too_small import TooSmall
@@ -362,7 +362,7 @@ async def test_resume_starts_paused_at_the_checkpoint_and_trains_on(tmp_path) ->
         await press(first, "q")  # stopping writes the checkpoint
         await wait_for(lambda: not first.is_running, "the first app to exit")
     app = create_app(lecture(), resume=run_dir)
-    saved = app.checkpoint.epoch if app.checkpoint else 0
+    saved = app.resume_plan.epoch if app.resume_plan else 0
     assert saved > 300
     async with app.run_test(size=SIZE):
         await wait_for(lambda: app.status.state == "paused" and app.status.epoch == saved, "the resumed run, paused")
@@ -384,7 +384,7 @@ async def test_plots_follow_the_theme() -> None:
 
 
 def test_ui_rate_defaults_to_4_hz_and_2_over_ssh() -> None:
-    from nntui.ui.app import default_ui_hz
+    from nntui.ui.redraw import default_ui_hz
 
     assert default_ui_hz({}) == 4.0
     assert default_ui_hz({"SSH_CONNECTION": "10.0.0.1 5000 10.0.0.2 22"}) == 2.0

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from nntui.engine.presets import preset
-from nntui.ui.app import create_app
+from nntui.ui.factory import create_app
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="the Linux/macOS driver")
 

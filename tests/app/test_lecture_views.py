@@ -12,7 +12,8 @@ from textual.widgets import Checkbox, Input, OptionList, Select, Static
 
 from nntui.engine.names import ACTIVATIONS
 from nntui.engine.presets import preset
-from nntui.ui.app import NntuiApp, create_app
+from nntui.ui.app import NntuiApp
+from nntui.ui.factory import create_app
 from nntui.ui.screens.confirm_reset import ConfirmReset
 from nntui.ui.screens.file_picker import FilePickerScreen
 from nntui.ui.widgets.boundary import TRAIN_MARKER

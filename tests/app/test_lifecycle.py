@@ -33,7 +33,9 @@ import pytest
 from dashboard_helpers import SIZE, lecture, press, wait_for
 
 import nntui
-from nntui.ui.app import DEFAULT_UI_HZ, NntuiApp, create_app
+from nntui.ui.app import NntuiApp
+from nntui.ui.factory import create_app
+from nntui.ui.redraw import DEFAULT_UI_HZ
 
 pytestmark = pytest.mark.slow
 

@@ -16,22 +16,22 @@ def chunk(first: int, n: int, loss: np.ndarray | None = None, test: float = np.n
     train = np.linspace(1.0, 0.5, n) if loss is None else loss
     tests = np.full(n, np.nan)
     tests[-1] = test
-    return EpochsEnded(epochs, train, tests, 1.0, 100.0, 10_000, 0.01)
+    return EpochsEnded(epochs=epochs, train_loss=train, test_loss=tests, elapsed_s=1.0, steps_per_s=100.0,
+                       total_epochs=10_000, lr=0.01)
 
 
 def fit(epoch: int) -> FitUpdated:
-    return FitUpdated(epoch, "curve", np.zeros(3), np.zeros(3))
+    return FitUpdated(epoch=epoch, kind="curve", x=np.zeros(3), y=np.zeros(3))
 
 
 def test_drain_returns_everything_since_the_last_drain_once() -> None:
     box = Mailbox()
-    assert box.drain() is None and not box.has_news
+    assert box.drain() is None
     box.put(chunk(1, 10, test=0.7))
     box.put(chunk(11, 5, test=0.6))
     box.put(fit(5))
     box.put(fit(15))
-    box.put(LearningRateChanged(12, 0.01, 0.001))
-    assert box.has_news
+    box.put(LearningRateChanged(epoch=12, old=0.01, new=0.001))
     d = box.drain()
     assert d is not None
     assert d.epochs.tolist() == list(range(1, 16))
@@ -46,7 +46,7 @@ def test_notes_are_bounded_and_count_what_was_dropped() -> None:
     box = Mailbox()
     for i in range(MAX_NOTES + 10):
         box.put(Warned(f"w{i}"))
-    box.put(StateChanged("paused", 3))
+    box.put(StateChanged(state="paused", epoch=3))
     d = box.drain()
     assert d is not None
     assert len(d.notes) == MAX_NOTES and d.dropped_notes == 11
@@ -89,7 +89,7 @@ def test_concurrent_puts_and_drains_lose_no_epoch() -> None:
     def producer() -> None:
         for i in range(2000):
             box.put(chunk(i * 5 + 1, 5))
-        box.put(RunFinished("done", 10_000, 0.5, 0.5, 1.0, 1.0))
+        box.put(RunFinished(reason="done", epoch=10_000, final_loss=0.5, best_loss=0.5, steps_per_s=1.0, elapsed_s=1.0))
         done.set()
 
     thread = threading.Thread(target=producer)
@@ -108,8 +108,12 @@ def test_concurrent_puts_and_drains_lose_no_epoch() -> None:
 def test_run_started_is_passed_through() -> None:
     from nntui.engine.events import RunStarted
 
-    started = RunStarted(TrainConfig(), 10, "cpu", "cpu", "fast", "regression", 10, 0, 0, np.zeros((2, 1)),
-                         np.zeros((2, 1)), np.zeros((0, 1)), np.zeros((0, 1)), ("x",), "y", ((0.0, 1.0),))
+    started = RunStarted(
+        config=TrainConfig(), parameters=10, device="cpu", device_label="cpu", engine="fast", task="regression",
+        n_train=10, n_test=0, start_epoch=0, x_points=np.zeros((2, 1)), y_points=np.zeros((2, 1)),
+        x_test_points=np.zeros((0, 1)), y_test_points=np.zeros((0, 1)), input_names=("x",), target_name="y",
+        x_range=((0.0, 1.0),),
+    )
     box = Mailbox()
     box.put(started)
     d = box.drain()

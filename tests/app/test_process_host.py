@@ -13,7 +13,7 @@ import time
 
 from dashboard_helpers import SIZE, lecture, press, wait_for
 
-from nntui.ui.app import create_app
+from nntui.ui.factory import create_app
 from nntui.ui.process_host import ProcessHost
 
 CHILD_START_S = 90.0
@@ -47,7 +47,7 @@ def test_the_dashboard_process_lists_devices_without_importing_torch() -> None:
         """
         import asyncio, sys, time
         from nntui.engine.presets import preset
-        from nntui.ui.app import create_app
+        from nntui.ui.factory import create_app
 
         async def main():
             app = create_app(preset("lecture"), host="process")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dashboard_helpers import lecture
 
-from nntui.ui.app import create_app
+from nntui.ui.factory import create_app
 
 
 def test_idle_dashboard(snap_compare) -> None:

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 from test_tmux import Tmux, nntui_binary, shown_loss, wait_for
 
-from nntui.engine.runs import load_checkpoint
+from nntui.engine.checkpoint import load_checkpoint
 
 CASES = {"SIGTERM": 143, "SIGHUP": 129, "SIGINT": 130, "ctrl-c": 130}
 

@@ -18,7 +18,7 @@ from torch import Tensor
 from nntui.engine import activations, backprop
 from nntui.engine.backprop import FloatArray, Lesson, NetworkGrads, NetworkInput
 from nntui.engine.model import MLP, build_mlp
-from nntui.engine.trainer import loss_function
+from nntui.engine.steps import loss_function
 
 CPU = torch.device("cpu")
 

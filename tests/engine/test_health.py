@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from nntui.engine.config import TrainConfig
 from nntui.engine.events import EpochsEnded
-from nntui.engine.runs import RunDirSink, read_metrics
+from nntui.engine.rundir import RunDirSink, read_metrics
 from nntui.engine.trainer import Trainer
 
 

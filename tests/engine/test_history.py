@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nntui.engine.history import MetricHistory, SeriesHistory
+from nntui.engine.history import SeriesHistory
 
 
 def test_million_points_stay_bounded_and_keep_the_spike() -> None:
@@ -36,10 +36,10 @@ def test_small_series_is_exact() -> None:
 
 
 def test_nan_points_are_skipped() -> None:
-    h = MetricHistory()
-    h.extend("test", np.arange(1, 5), np.array([np.nan, 2.0, np.nan, 1.0]))
-    assert h.get("test").count == 2
-    assert h.get("missing").count == 0
+    h = SeriesHistory()
+    h.extend(np.arange(1, 5), np.array([np.nan, 2.0, np.nan, 1.0]))
+    assert h.count == 2
+    assert SeriesHistory().count == 0
 
 
 def test_columns_cost_does_not_grow_with_length() -> None:

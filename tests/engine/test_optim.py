@@ -242,10 +242,7 @@ def test_checkpoint_file_written_with_torch_optim_resumes(name: str, tmp_path: P
     """Through the safetensors checkpoint (one tensor per state entry, param groups as JSON):
     a file written by the torch.optim engine resumes with ours, and ours writes files that
     resume the same way."""
-    try:
-        from nntui.engine.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-    except ImportError:  # the layout before the checkpoint code left runs.py and trainer.py
-        from nntui.engine.runs import Checkpoint, load_checkpoint, save_checkpoint  # type: ignore
+    from nntui.engine.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 
     x, y = lecture_data()
     ref_model = lecture_model()
@@ -341,7 +338,6 @@ def test_old_torch_plain_sgd_state_loads() -> None:
 
 def test_make_optimizer_names_and_settings() -> None:
     """The config's names, torch's default hyper-parameters under torch's keys, a ConfigError otherwise."""
-    assert optim.OPTIMIZERS == OPTIMIZERS
     for name in OPTIMIZERS:
         ours = make_optimizer(name, lecture_model().parameters(), 0.02)
         ref = torch_optimizer(name, lecture_model().parameters(), 0.02)
@@ -405,7 +401,8 @@ def test_a_fresh_process_never_imports_dynamo() -> None:
         import torch.nn.functional as F
         from nntui.engine import fastpath
         from nntui.engine.model import build_mlp
-        from nntui.engine.optim import OPTIMIZERS, make_optimizer
+        from nntui.engine.names import OPTIMIZERS
+        from nntui.engine.optim import make_optimizer
 
         x = torch.randn(64, 1)
         y = x * 3

@@ -6,9 +6,9 @@ import time
 
 import pytest
 
+from nntui.engine.checkpoint import load_checkpoint
 from nntui.engine.config import TrainConfig
 from nntui.engine.events import EpochsEnded, LearningRateChanged, RunFailed, RunFinished, RunStarted, StateChanged
-from nntui.engine.runs import load_checkpoint
 from nntui.engine.worker import EXITED, StartRun, TrainerProcess
 
 
@@ -37,7 +37,7 @@ def test_a_run_in_the_child_gives_the_same_losses_as_in_process(proc: TrainerPro
     from nntui.engine.trainer import Trainer
 
     c = TrainConfig(epochs=300)
-    assert proc.start(StartRun(1, c))
+    assert proc.start(StartRun(run_id=1, config=c))
     got = _collect(proc, lambda g: (1, EXITED) in g)
     started = _events(got, 1, RunStarted)[0]
     assert started.parameters == 93
@@ -49,7 +49,7 @@ def test_a_run_in_the_child_gives_the_same_losses_as_in_process(proc: TrainerPro
 
 
 def test_commands_reach_the_child(proc: TrainerProcess, tmp_path) -> None:
-    proc.start(StartRun(2, TrainConfig(epochs=10**8), out=str(tmp_path / "run")))
+    proc.start(StartRun(run_id=2, config=TrainConfig(epochs=10**8), out=str(tmp_path / "run")))
     got = _collect(proc, lambda g: _events(g, 2, EpochsEnded))
     proc.pause(2)
     _collect(proc, lambda g: any(e.state == "paused" for e in _events(g, 2, StateChanged)), got)
@@ -70,10 +70,10 @@ def test_commands_reach_the_child(proc: TrainerProcess, tmp_path) -> None:
 
 
 def test_a_failing_run_is_reported_and_the_child_serves_the_next(proc: TrainerProcess, tmp_path) -> None:
-    proc.start(StartRun(3, TrainConfig(epochs=5), resume=str(tmp_path / "missing")))
+    proc.start(StartRun(run_id=3, config=TrainConfig(epochs=5), resume=str(tmp_path / "missing")))
     got = _collect(proc, lambda g: (3, EXITED) in g)
     assert "does not exist" in _events(got, 3, RunFailed)[0].error
-    proc.start(StartRun(4, TrainConfig(epochs=5)))
+    proc.start(StartRun(run_id=4, config=TrainConfig(epochs=5)))
     got = _collect(proc, lambda g: (4, EXITED) in g)
     assert _events(got, 4, RunFinished)[0].reason == "done"
 
@@ -93,10 +93,10 @@ def test_a_dead_child_is_noticed() -> None:
 
 def test_a_command_for_a_queued_run_waits_for_it(proc: TrainerProcess) -> None:
     """"step" right after "start paused", while the previous run still winds down."""
-    proc.start(StartRun(5, TrainConfig(epochs=10**8)))
+    proc.start(StartRun(run_id=5, config=TrainConfig(epochs=10**8)))
     got = _collect(proc, lambda g: _events(g, 5, EpochsEnded))
     proc.stop(5, "reset")
-    proc.start(StartRun(6, TrainConfig(epochs=10**8), paused=True))
+    proc.start(StartRun(run_id=6, config=TrainConfig(epochs=10**8), paused=True))
     proc.step(6, 3)  # reaches run 6's control even if run 5 has not returned yet
     _collect(proc, lambda g: sum(len(e.epochs) for e in _events(g, 6, EpochsEnded)) == 3, got)
     proc.stop(6)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 
 from textual import on
@@ -215,7 +216,7 @@ class ControlPanel(VerticalScroll):
             yield Input(
                 _text_of(config, field),
                 placeholder=placeholder,
-                validators=[ConfigFieldValidator(field, lambda f=field: self._validation_context(f))],
+                validators=[ConfigFieldValidator(field, partial(self._validation_context, field))],
                 suggester=SuggestFromList(ACTIVATIONS, case_sensitive=False) if field == "activation" else None,
                 compact=True,
                 select_on_focus=False,

@@ -14,6 +14,8 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import ProgressBar, Static
 
+from nntui.engine.formats import fmt_duration, fmt_loss
+
 
 @dataclass
 class RunStatus:
@@ -44,22 +46,6 @@ class RunStatus:
     def eta_s(self) -> float:
         rate = self.epochs_per_s
         return (self.total - self.epoch) / rate if rate > 0 else math.nan
-
-
-def fmt_loss(v: float) -> str:
-    if not math.isfinite(v):
-        return "—"
-    return f"{v:.4g}"
-
-
-def fmt_duration(s: float) -> str:
-    if not math.isfinite(s) or s < 0:
-        return "—"
-    if s < 60:
-        return f"{s:.1f}s" if s < 10 else f"{s:.0f}s"
-    if s < 3600:
-        return f"{int(s // 60)}m{int(s % 60):02d}s"
-    return f"{int(s // 3600)}h{int(s % 3600 // 60):02d}m"
 
 
 def status_text(s: RunStatus) -> str:
@@ -105,7 +91,7 @@ class QuietProgressBar(ProgressBar):
     bar even with the ETA hidden (measured: 352 bytes a second to a paused dashboard's
     terminal). The status line shows its own ETA and updates the bar when it moved."""
 
-    def on_mount(self, event: events.Mount) -> None:
+    def on_mount(self, event: events.Mount) -> None:  # type: ignore[override]
         event.prevent_default()  # ProgressBar.on_mount would start the 1 Hz timer
         self.update()
 
