@@ -1,4 +1,4 @@
-"""The lecture's closed forms: the least-squares baseline and the cost landscape.
+"""The lecture's closed form: the least-squares baseline (the cost landscape is in `landscape`).
 
 numpy only: these are references drawn next to the network, not training.
 """
@@ -95,59 +95,3 @@ def least_squares_baseline(ds: Dataset, config: TrainConfig, degree: int | None 
         grid = fit = np.empty(0)
     test = scaled_loss(ds.x_test, ds.y_test) if len(ds.x_test) else None
     return Baseline(degree, coef, grid, fit, scaled_loss(ds.x_train, ds.y_train), test, loss)
-
-
-# ----------------------------------------------------------------------------- landscape
-
-
-@dataclass(frozen=True)
-class Landscape:
-    """E(w) over a range of w, or E(w, b) over a grid: seed 004's "drawing the cost function"."""
-
-    names: tuple[str, ...]
-    """("w",) or ("w", "b")."""
-    w: np.ndarray
-    b: np.ndarray | None
-    cost: np.ndarray
-    """len(w) values, or (len(b), len(w)) for two parameters."""
-    minimum: tuple[float, ...]
-    loss: str
-
-
-def landscape_supported(config: TrainConfig, ds: Dataset) -> bool:
-    """A model with one or two parameters: no hidden layer, one input, one output."""
-    return not config.hidden and ds.n_inputs == 1 and ds.task == "regression"
-
-
-def cost_landscape(
-    ds: Dataset, config: TrainConfig, around: tuple[float, ...] = (), points: int = 121, span: float | None = None
-) -> Landscape | None:
-    """The cost surface in the units training sees (standardized data if the run is).
-
-    The range is centred on the least-squares minimum and widened to include `around`
-    (e.g. the initial weights) so the whole descent path is on the picture.
-    """
-    if not landscape_supported(config, ds):
-        return None
-    loss = resolve_loss(config.loss, ds.task, ds.n_classes)
-    x = ds.scale_x(ds.x_train)[:, 0].astype(np.float64)
-    y = ds.scale_y(ds.y_train)[:, 0].astype(np.float64) if ds.standardized else ds.y_train[:, 0].astype(np.float64)
-    centre: tuple[float, ...]
-    if config.bias:
-        w0, b0 = normal_equation(np.stack([x, np.ones_like(x)], axis=1), y)
-        centre = (float(w0), float(b0))
-    else:
-        centre = (float(x @ y) / max(float(x @ x), 1e-12),)
-    reach = [span or max(1.0, 2 * abs(c)) for c in centre]
-    for i, value in enumerate(around[: len(centre)]):
-        reach[i] = max(reach[i], 1.2 * abs(value - centre[i]))
-    w = np.linspace(centre[0] - reach[0], centre[0] + reach[0], points)
-    if not config.bias:
-        cost = _loss(loss, w[:, None] * x[None, :], y[None, :], axis=1)
-        return Landscape(("w",), w, None, cost, centre, loss)
-    b = np.linspace(centre[-1] - reach[-1], centre[-1] + reach[-1], points)  # with a bias: (w, b)
-    # (len(b), len(w)) grid, chunked over b to bound memory for big data sets
-    cost = np.empty((len(b), len(w)))
-    for i, bi in enumerate(b):
-        cost[i] = _loss(loss, w[:, None] * x[None, :] + bi, y[None, :], axis=1)
-    return Landscape(("w", "b"), w, b, cost, centre, loss)

@@ -14,6 +14,7 @@ import numpy as np
 
 from nntui.engine.analysis import Baseline
 from nntui.engine.config import TrainConfig
+from nntui.engine.landscape import Landscape
 
 FitKind = Literal["curve", "boundary", "scatter"]
 """curve: one input, the prediction on a grid; boundary: 2-D classes, a heatmap;
@@ -50,6 +51,8 @@ class RunStarted:
     baseline: Baseline | None = None
     """Regression: the least-squares fit (normal equation) to draw beside the network's, with
     its loss in the units of the loss plot."""
+    landscape: Landscape | None = None
+    """One- and two-parameter models: the cost surface E(w) or E(w, b) around the minimum."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -108,6 +111,13 @@ class FitUpdated:
     """The weights of a one- or two-parameter model (cost landscape)."""
 
 
+@dataclass(frozen=True, kw_only=True)
+class LandscapeChanged:
+    """The descent path left the cost surface: a wider one (a bounded number of times a run)."""
+
+    landscape: Landscape
+
+
 @dataclass(frozen=True)
 class Warned:
     message: str
@@ -158,5 +168,13 @@ class RunFailed:
 
 
 Event = (
-    RunStarted | EpochsEnded | FitUpdated | Warned | LearningRateChanged | StateChanged | RunFinished | RunFailed
+    RunStarted
+    | EpochsEnded
+    | FitUpdated
+    | LandscapeChanged
+    | Warned
+    | LearningRateChanged
+    | StateChanged
+    | RunFinished
+    | RunFailed
 )

@@ -33,6 +33,7 @@ from nntui.engine.events import (
     EpochsEnded,
     Event,
     FitUpdated,
+    LandscapeChanged,
     LearningRateChanged,
     RunFailed,
     RunFinished,
@@ -40,6 +41,7 @@ from nntui.engine.events import (
     StateChanged,
     Warned,
 )
+from nntui.engine.landscape import LandscapeTracker, landscape_supported
 from nntui.engine.model import MLP, build_mlp, parameter_count
 from nntui.engine.optim import Optimizer, make_optimizer
 from nntui.engine.session import DivergencePolicy
@@ -126,6 +128,7 @@ class Trainer:
         self.snapshots = Snapshots(ds, model, self.loss, self.device)
         self.track_params = self.snapshots.small
         """Tiny models (w, or w and b) record their weights every epoch for the cost landscape."""
+        self.landscape_tracker = LandscapeTracker(ds, c) if self.track_params and landscape_supported(c, ds) else None
         self._trace: list[Tensor] = []
         torch.set_num_threads(self.threads or default_threads(self.params, len(ds.x_train)))
         self.optimizer = make_optimizer(c.optimizer, model.parameters(), c.lr)
@@ -272,15 +275,19 @@ class Trainer:
             self.best = min(self.best, float(train.min()))
             test = np.full(done, math.nan)
             test[-1] = read.test_loss
+            path = self._take_trace(done)
             metrics = read.metrics or metrics
             emit(
                 EpochsEnded(
                     epochs=epochs, train_loss=train, test_loss=test, elapsed_s=self.active_s,
                     steps_per_s=steps_per_s, total_epochs=total, lr=self.optimizer.param_groups[0]["lr"],
                     metrics=metrics, health=self.snapshots.health(self.x) if c.health else (),
-                    params=self._take_trace(done),
+                    params=path,
                 )
             )
+            tracker = self.landscape_tracker
+            if path is not None and tracker is not None and (wider := tracker.follow(path)):
+                emit(LandscapeChanged(landscape=wider))
             self._good = WeightsSnapshot.take(self.epoch, self.model, self.optimizer)
             now = time.perf_counter()
             if stepping or now - last_fit >= self.fit_interval:
@@ -418,6 +425,10 @@ class Trainer:
                 input_names=ds.input_names, target_name=ds.target_name, x_range=ds.x_range,
                 data_notes=tuple(ds.notes) + ((ds.stats_text(),) if ds.standardized else ()),
                 baseline=least_squares_baseline(ds, self.config),
+                landscape=(
+                    self.landscape_tracker.start(tuple(self._flat_params().tolist()))
+                    if self.landscape_tracker else None
+                ),
             )
         )
 

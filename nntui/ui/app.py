@@ -237,6 +237,8 @@ class NntuiApp(App[int]):
             s.elapsed_s = st.elapsed_s
             s.lr = st.lr
             s.metrics = dict(st.metrics)
+        if d.landscape is not None:
+            self.landscape.set_landscape(d.landscape.landscape)
         if d.params is not None:
             self.landscape.add_path(d.params)
         if d.stats is not None and d.stats.health:

@@ -22,6 +22,7 @@ from nntui.engine.events import (
     EpochsEnded,
     Event,
     FitUpdated,
+    LandscapeChanged,
     LearningRateChanged,
     RunFailed,
     RunFinished,
@@ -52,6 +53,8 @@ class Drained:
     stats: EpochsEnded | None = None
     """The latest EpochsEnded: steps/s, lr, metrics, elapsed time."""
     fit: FitUpdated | None = None
+    landscape: LandscapeChanged | None = None
+    """Only the newest (widest) cost surface."""
     """Only the newest snapshot: older ones were never worth drawing."""
     params: np.ndarray | None = None
     """(epochs, 1 or 2): the weights after each epoch since the last drain, for the cost
@@ -81,6 +84,7 @@ class Mailbox:
         self._params: list[np.ndarray] = []
         self._n_params = 0
         self._fit: FitUpdated | None = None
+        self._landscape: LandscapeChanged | None = None
         self._notes: deque[Note] = deque(maxlen=MAX_NOTES)
         self._dropped = 0
         self._finished: RunFinished | RunFailed | None = None
@@ -108,6 +112,8 @@ class Mailbox:
                     self._n_params += len(event.params)
                     if self._n_params > MAX_PENDING_PARAMS:
                         self._thin_params()
+            elif isinstance(event, LandscapeChanged):
+                self._landscape = event
             elif isinstance(event, FitUpdated):
                 self._fit = event
             elif isinstance(event, (StateChanged, Warned, LearningRateChanged)):
@@ -148,6 +154,7 @@ class Mailbox:
                 started=self._started,
                 stats=self._stats,
                 fit=self._fit,
+                landscape=self._landscape,
                 notes=list(self._notes),
                 dropped_notes=self._dropped,
                 finished=self._finished,

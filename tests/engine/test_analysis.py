@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nntui.engine.analysis import cost_landscape, least_squares_baseline, polynomial_features
+from nntui.engine.analysis import least_squares_baseline, polynomial_features
 from nntui.engine.config import TrainConfig
 from nntui.engine.data import make_dataset
 from nntui.engine.events import EpochsEnded
+from nntui.engine.landscape import LandscapeTracker, cost_landscape
 from nntui.engine.presets import preset
 from nntui.engine.trainer import Trainer
 
@@ -67,3 +68,32 @@ def test_two_parameter_landscape_and_the_descent_path() -> None:
 def test_no_landscape_with_hidden_layers() -> None:
     c = TrainConfig()
     assert cost_landscape(make_dataset(c), c) is None
+
+
+def test_the_surface_widens_when_the_path_walks_off_it() -> None:
+    """The engine keeps the descent path on the surface (a bounded number of recomputations)."""
+    c = preset("line")
+    tracker = LandscapeTracker(make_dataset(c), c)
+    first = tracker.start((0.0, 0.0))
+    assert first is not None and first.b is not None
+    assert tracker.follow(np.array([[first.w[0] + 0.01, first.b[-1] - 0.01]])) is None, "still on it"
+    wider = tracker.follow(np.array([[3.0, 25.0]]))
+    assert wider is not None and wider.b is not None
+    assert wider.w[0] <= 3.0 <= wider.w[-1] and wider.b[0] <= 25.0 <= wider.b[-1]
+    assert tracker.follow(np.array([[1e9, 1e9]])) is None, "a diverging path gets no surface that wide"
+    for k in range(20):
+        tracker.follow(np.array([[50.0 + 100 * k, 0.0]]))
+    assert tracker.refits <= 6
+
+
+def test_the_run_sends_its_surface_and_only_one_and_two_parameter_models_have_one() -> None:
+    from nntui.engine.events import RunStarted
+    from nntui.engine.trainer import Trainer
+
+    events: list[object] = []
+    Trainer(preset("linreg")).run(events.append)
+    started = next(e for e in events if isinstance(e, RunStarted))
+    assert started.landscape is not None and started.landscape.names == ("w",)
+    events.clear()
+    Trainer(TrainConfig(epochs=3)).run(events.append)
+    assert next(e for e in events if isinstance(e, RunStarted)).landscape is None

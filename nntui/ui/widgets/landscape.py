@@ -8,24 +8,19 @@ after each epoch as a path (•) from the start (○) to now (◉).
 Built on PlotPanel (plotext for axes, curve and path; the heatmap is a background tint of
 plotext's canvas cells, added in `decorate`). Only tiny models get here, so the path is
 short; it is still bounded (stride doubling keeps at most MAX_PATH points of any run).
-The surface is computed by the engine (`analysis.cost_landscape`) in the UI thread, so big
-CSV files are sampled down to LANDSCAPE_ROWS rows first, and it is recomputed (a few times
-at most) when the path walks off its edge.
+The surface comes from the engine with the run's events (RunStarted, and LandscapeChanged
+when the path walked off its edge): the UI never re-reads the data.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 import numpy as np
 from textual.strip import Strip
 
-from nntui.engine.analysis import Landscape, cost_landscape, landscape_supported
-from nntui.engine.config import TrainConfig
-from nntui.engine.data import Dataset, make_dataset
-from nntui.engine.errors import NntuiError
 from nntui.engine.events import RunStarted
+from nntui.engine.landscape import Landscape
 from nntui.ui.palette import Palette, blend
 from nntui.ui.widgets.boundary import ensure_styles
 from nntui.ui.widgets.plot_panel import PlotPanel, fit_title
@@ -38,12 +33,6 @@ CONTOUR_MARKER = "·"
 """NO_COLOR: drawn where the cost band changes (contour lines) instead of coloured bands."""
 MAX_PATH = 300
 LEVELS = 9
-LANDSCAPE_ROWS = 2000
-"""Rows of data the surface is computed from (a random sample above this: the UI thread pays)."""
-POINTS_1D = 201
-POINTS_2D = 81
-MAX_REFITS = 6
-"""How often the surface may be recomputed to keep a wandering path on it, per run."""
 UNSUPPORTED = "cost landscape: for a model with one or two parameters (no hidden layers, one input, regression)"
 
 
@@ -70,11 +59,7 @@ class LandscapePlot(PlotPanel):
         self.waiting = waiting
         self.landscape: Landscape | None = None
         self.supported = False
-        """The current run has a landscape (set by `start_run` / `set_source` / `set_landscape`)."""
-        self.sampled_rows = 0
-        """Non-zero when the surface was computed from a sample of this many rows."""
-        self._source: tuple[Dataset, TrainConfig] | None = None
-        self._refits = 0
+        """The current run has a landscape (set by `start_run` / `set_landscape`)."""
         self.start_epoch = 0
         """Epoch the run started from (a resumed run): the path's first point is the epoch after it."""
         self._clear_path()
@@ -82,12 +67,9 @@ class LandscapePlot(PlotPanel):
     # -- data ------------------------------------------------------------------------------------
 
     def reset(self, waiting: str | None = None) -> None:
-        """A new run (or none): no surface, no path, no data source."""
+        """A new run (or none): no surface, no path."""
         self.landscape = None
         self.supported = False
-        self.sampled_rows = 0
-        self._source = None
-        self._refits = 0
         self.start_epoch = 0
         self._clear_path()
         if waiting is not None:
@@ -95,40 +77,15 @@ class LandscapePlot(PlotPanel):
         self.invalidate()
 
     def start_run(self, started: RunStarted) -> bool:
-        """Everything from RunStarted: rebuild the run's data (same seed, same split) and its surface.
-
-        Cheap checks first, so runs without a landscape (hidden layers, classes, several
-        inputs) never rebuild their data. Returns whether this run has a landscape.
-        """
-        c = started.config
-        if c.hidden or len(started.input_names) != 1 or started.task != "regression":
-            self.reset(UNSUPPORTED)
-            return False
-        try:
-            ds = make_dataset(c)
-        except NntuiError as exc:
-            self.reset(f"no cost landscape: {exc}")
-            return False
-        shown = self.set_source(ds, c)
+        """The run's surface (computed by the engine) and where its path starts; whether
+        this run has a landscape (one or two parameters, one input, regression)."""
+        self.reset(UNSUPPORTED)
         self.start_epoch = started.start_epoch
-        return shown
-
-    def set_source(self, dataset: Dataset, config: TrainConfig) -> bool:
-        """Compute the surface from this data (and again if the path leaves it)."""
-        self.reset()
-        if not landscape_supported(config, dataset):
-            self.waiting = UNSUPPORTED
-            return False
-        if len(dataset.x_train) > LANDSCAPE_ROWS:
-            pick = np.sort(np.random.default_rng(0).choice(len(dataset.x_train), LANDSCAPE_ROWS, replace=False))
-            dataset = dataclasses.replace(dataset, x_train=dataset.x_train[pick], y_train=dataset.y_train[pick])
-            self.sampled_rows = LANDSCAPE_ROWS
-        self._source = (dataset, config)
-        self._compute(())
+        self.set_landscape(started.landscape)
         return self.landscape is not None
 
     def set_landscape(self, landscape: Landscape | None) -> None:
-        """Use a surface computed elsewhere (no automatic widening then); keeps the path."""
+        """Draw this surface (a new run's, or a wider one the engine sent); keeps the path."""
         self.landscape = landscape
         self.supported = landscape is not None
         if landscape is None:
@@ -153,7 +110,6 @@ class LandscapePlot(PlotPanel):
         while len(self._kept) > MAX_PATH:
             self._kept = self._kept[::2]
             self._stride *= 2
-        self._widen_if_needed(p)
         self.invalidate()
 
     @property
@@ -174,41 +130,6 @@ class LandscapePlot(PlotPanel):
         self._last: np.ndarray | None = None
         self._seen = 0
         self._stride = 1
-
-    def _compute(self, around: tuple[float, ...]) -> None:
-        if self._source is None:
-            return
-        ds, config = self._source
-        points = POINTS_1D if not config.bias else POINTS_2D
-        try:
-            self.landscape = cost_landscape(ds, config, around=around, points=points)
-        except (NntuiError, ValueError, FloatingPointError) as exc:
-            self.landscape = None
-            self.waiting = f"no cost landscape: {exc}"
-        self.supported = self.landscape is not None
-
-    def _widen_if_needed(self, new: np.ndarray) -> None:
-        """Recompute the surface (bounded number of times) when the path walks off it."""
-        ls = self.landscape
-        if self._source is None or self._refits >= MAX_REFITS or ls is None:
-            return
-        finite = new[np.isfinite(new).all(axis=1)]
-        if not len(finite):
-            return
-        ranges = [(ls.w[0], ls.w[-1])] + ([(ls.b[0], ls.b[-1])] if ls.b is not None else [])
-        outside = any(
-            (finite[:, i].min() < lo or finite[:, i].max() > hi) for i, (lo, hi) in enumerate(ranges[: finite.shape[1]])
-        )
-        if not outside:
-            return
-        path = self.path
-        path = path[np.isfinite(path).all(axis=1)]
-        if np.abs(path).max() > 1e6:
-            return  # diverging: a surface that wide shows nothing; the points just leave the plot
-        centre = np.asarray(ls.minimum[: path.shape[1]])
-        far = path[np.abs(path - centre).argmax(axis=0), np.arange(path.shape[1])]
-        self._refits += 1
-        self._compute(tuple(float(v) for v in far))
 
     # -- drawing ---------------------------------------------------------------------------------
 
@@ -232,7 +153,7 @@ class LandscapePlot(PlotPanel):
     def draw(self, plt: Any, width: int, height: int, palette: Palette) -> None:
         ls = self.landscape
         assert ls is not None
-        sample = f", {self.sampled_rows:,}-row sample" if self.sampled_rows else ""
+        sample = f", {ls.sampled_rows:,}-row sample" if ls.sampled_rows else ""
         if ls.b is None:
             self._draw_curve(plt, ls, palette, sample, width)
         else:
