@@ -20,16 +20,15 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from nntui.engine.config import TrainConfig
 from nntui.engine.errors import ConfigError, NntuiError
-from nntui.engine.events import Event, RunFailed, RunFinished, Warned
-
 if TYPE_CHECKING:
+    from nntui.engine.events import Event, RunFailed, RunFinished
     from nntui.engine.checkpoint import Checkpoint
     from nntui.engine.control import Control
     from nntui.engine.record import RunRecord
     from nntui.engine.rundir import RunDirSink
     from nntui.engine.trainer import Trainer
 
-Listener = Callable[[Event], None]
+Listener = Callable[["Event"], None]
 DivergencePolicy = Literal["stop", "pause", "lower"]
 """What a run does when its loss becomes NaN/inf, after going back to its best weights:
 stop (headless: exit 3), pause (dashboard: the user picks a new lr), or lower (carry on at
@@ -210,6 +209,8 @@ class Session:
             self.record(event)
 
     def _disk_error(self, message: str) -> None:
+        from nntui.engine.events import Warned
+
         for listen in self.listeners:
             listen(Warned(message))
 
@@ -217,6 +218,8 @@ class Session:
 
     def run(self, control: Control) -> RunFinished | RunFailed:
         """Train to the end (or a stop); the run directory is closed whatever happens."""
+        from nntui.engine.events import RunFailed, Warned
+
         try:
             try:
                 self.prepare()

@@ -8,11 +8,14 @@ shell put in the background) stays ignored: someone asked for that.
 
 from __future__ import annotations
 
-import asyncio
 import signal
 import threading
 from collections.abc import Callable
 from types import FrameType, TracebackType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import asyncio
 
 EXIT_OK = 0
 EXIT_FAILED = 1

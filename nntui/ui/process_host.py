@@ -21,7 +21,7 @@ from threading import Event as ThreadEvent
 from typing import TYPE_CHECKING, Any
 
 from nntui.engine.config import TrainConfig
-from nntui.engine.events import RunFailed
+from nntui.engine.events import RunFailed, StateChanged
 from nntui.engine.session import DEFAULT_CHECKPOINT_S, DivergencePolicy, RunDirs
 from nntui.engine.worker import EXITED, StartRun, TrainerProcess
 from nntui.ui.host import CHUNK_SECONDS, FIT_INTERVAL_S
@@ -197,8 +197,10 @@ class ProcessHost:
                         continue  # a reset run's last words: its successor has its own mailbox
                     if event == EXITED:
                         run.exited.set()
-                    else:
-                        run.mailbox.put(event)
+                        continue
+                    if isinstance(event, StateChanged):
+                        run.paused = event.state == "paused"  # the trainer pauses itself on a divergence
+                    run.mailbox.put(event)
         finally:
             self._pumping = False
 

@@ -14,11 +14,15 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 
+import pytest
 from rich.console import Console
 
 from nntui.engine.config import TrainConfig
 from nntui.engine.presets import preset
 from nntui.ui.app import NntuiApp
+
+both_hosts = pytest.mark.parametrize("host", ["process", "thread"], indirect=True)
+"""Run a test on both trainer hosts (the `host` fixture in conftest.py sets NNTUI_HOST)."""
 
 SIZE = (120, 40)
 DEADLINE = 45.0

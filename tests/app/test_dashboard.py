@@ -7,16 +7,17 @@ import time
 from typing import Any
 
 import pytest
-from dashboard_helpers import SIZE, has_braille, lecture, press, screen_text, settle, wait_for
+from dashboard_helpers import SIZE, both_hosts, has_braille, lecture, press, screen_text, settle, wait_for
 from textual.widgets import Input, Select
 
-from nntui.engine.trainer import Trainer
+from nntui.engine.trainer import ReadBack, Trainer
 from nntui.ui.factory import create_app
 from nntui.ui.screens.confirm_reset import ConfirmReset
 from nntui.ui.screens.help import HelpScreen
 from nntui.ui.widgets.too_small import TooSmall
 
 
+@both_hosts
 async def test_lecture_trains_loss_plot_fills_and_shown_loss_falls() -> None:
     app = create_app(lecture())
     async with app.run_test(size=SIZE):
@@ -35,6 +36,7 @@ async def test_lecture_trains_loss_plot_fills_and_shown_loss_falls() -> None:
         await wait_for(lambda: not app.is_running, "the app to exit")
 
 
+@both_hosts
 async def test_pause_resume_and_one_epoch_step() -> None:
     app = create_app(lecture())
     async with app.run_test(size=SIZE):
@@ -54,6 +56,7 @@ async def test_pause_resume_and_one_epoch_step() -> None:
         assert app.status.state == "running"
 
 
+@both_hosts
 async def test_reset_restarts_from_epoch_zero_with_the_same_initial_weights() -> None:
     app = create_app(lecture())
     async with app.run_test(size=SIZE):
@@ -70,6 +73,7 @@ async def test_reset_restarts_from_epoch_zero_with_the_same_initial_weights() ->
         assert app.status.loss == first_loss, "same seed, same initial weights, same first loss"
 
 
+@both_hosts
 async def test_new_learning_rate_applies_mid_run_and_is_marked_on_the_loss_plot() -> None:
     app = create_app(lecture())
     async with app.run_test(size=SIZE):
@@ -203,6 +207,7 @@ async def test_choosing_a_preset_fills_the_fields() -> None:
         assert app.panel.build_config().dataset == "sine"
 
 
+@both_hosts
 async def test_quit_during_training_exits_within_a_second() -> None:
     app = create_app(lecture())
     async with app.run_test(size=SIZE):
@@ -235,12 +240,13 @@ async def test_quit_with_nothing_running_exits_0(train_first: bool) -> None:
 class _FailingTrainer(Trainer):
     """A real Trainer with a fault injected after a few chunks: the worker raises mid-run."""
 
-    def _read_back(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+    def _read_back(self, *args: Any, **kwargs: Any) -> ReadBack:
         if self.epoch > 20:
             raise RuntimeError("injected fault in the training loop")
         return super()._read_back(*args, **kwargs)
 
 
+@both_hosts
 async def test_worker_exception_shows_error_panel_and_the_app_can_train_again() -> None:
     app = create_app(lecture())
     async with app.run_test(size=SIZE):
@@ -259,6 +265,7 @@ async def test_worker_exception_shows_error_panel_and_the_app_can_train_again() 
         assert not app.error_panel.shown
 
 
+@both_hosts
 async def test_diverging_run_pauses_with_the_epoch_and_a_suggestion() -> None:
     app = create_app(lecture(loss="mse", lr=0.5))
     async with app.run_test(size=SIZE):
@@ -353,6 +360,7 @@ async def test_no_color_dashboard_trains_and_draws(monkeypatch) -> None:
         assert app.loss_plot.error is None and app.fit_plot.error is None
 
 
+@both_hosts
 async def test_resume_starts_paused_at_the_checkpoint_and_trains_on(tmp_path) -> None:
     run_dir = tmp_path / "run"
     first = create_app(lecture(epochs=100_000), out=run_dir)

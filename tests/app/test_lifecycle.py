@@ -160,7 +160,7 @@ async def until_trainers_returned(app: NntuiApp, busy: int) -> None:
 async def test_a_hundred_start_reset_stop_cycles_leave_no_thread_and_memory_flat() -> None:
     cycles, trace_from, warm = THREAD_CYCLES, TRACE_FROM, THREAD_WARM
     began = time.monotonic()
-    app = create_app(lecture(), ui_hz=DEFAULT_UI_HZ)
+    app = create_app(lecture(), host="thread", ui_hz=DEFAULT_UI_HZ)
     try:
         async with app.run_test(size=SIZE):
             names_before, outside_before = thread_names(), os_threads_outside_python()
