@@ -20,10 +20,11 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from nntui.engine.config import TrainConfig
 from nntui.engine.errors import ConfigError, NntuiError
+
 if TYPE_CHECKING:
-    from nntui.engine.events import Event, RunFailed, RunFinished
     from nntui.engine.checkpoint import Checkpoint
     from nntui.engine.control import Control
+    from nntui.engine.events import Event, RunFailed, RunFinished
     from nntui.engine.record import RunRecord
     from nntui.engine.rundir import RunDirSink
     from nntui.engine.trainer import Trainer

@@ -82,5 +82,5 @@ def test_a_missing_or_damaged_film_is_a_film_error(tmp_path, damage: str) -> Non
         path.write_bytes(b"not a zip file at all")
     else:
         path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
-    with pytest.raises(FilmError, match="film.npz"):
+    with pytest.raises(FilmError, match=r"film\.npz"):
         Film.load(tmp_path)
