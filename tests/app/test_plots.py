@@ -117,9 +117,6 @@ async def test_an_exception_while_drawing_shows_a_message_and_the_app_lives() ->
     [
         ("curve", replace(preset("lecture"), epochs=20), "fit at epoch 20"),
         ("curve with test points", replace(preset("sine"), epochs=20), "test data"),
-        ("boundary", replace(preset("xor"), epochs=20), "decision boundary"),
-        ("multi-class boundary", TrainConfig(dataset="spiral", hidden=(8,), activation=("relu",), loss="ce",
-                                             optimizer="adam", lr=0.01, epochs=20), "decision boundary"),
     ],
 )
 async def test_every_fit_kind_draws(name: str, config: TrainConfig, expected: str) -> None:
@@ -132,6 +129,19 @@ async def test_every_fit_kind_draws(name: str, config: TrainConfig, expected: st
         text = await build(app, pilot)
         assert plot.error is None, plot.error
         assert expected in text
+
+
+async def test_fit_plot_leaves_a_2d_boundary_to_the_boundary_plot() -> None:
+    """The app shows BoundaryPlot instead of FitPlot for 2-D classes; FitPlot draws no boundary of its own."""
+    started, fit = run_events(replace(preset("xor"), epochs=20))
+    assert fit.kind == "boundary"
+    plot = FitPlot(id="plot")
+    app = PlotApp(plot)
+    async with app.run_test(size=(100, 24)) as pilot:
+        plot.set_run(started)
+        plot.set_fit(fit)
+        text = await build(app, pilot)
+        assert plot.error is None and "decision boundary panel" in text
 
 
 async def test_scatter_fit_for_several_inputs(tmp_path: Path) -> None:

@@ -27,6 +27,7 @@ from rich.color import Color as RichColor
 from rich.segment import Segment
 from rich.style import Style
 from textual.strip import Strip
+from textual_plotext import Plot
 
 from nntui.engine.events import FitUpdated, RunStarted
 from nntui.ui.palette import RGB, Palette, blend
@@ -117,7 +118,7 @@ class BoundaryPlot(PlotPanel):
     def placeholder(self) -> str | None:
         return self.waiting if self.fit is None else None
 
-    def draw(self, plt: Any, width: int, height: int, palette: Palette) -> None:  # pragma: no cover - unused
+    def draw(self, plt: Plot, width: int, height: int, palette: Palette) -> None:  # pragma: no cover - unused
         """Not used: `_plot_strips` renders without plotext."""
 
     def render_line(self, y: int) -> Strip:
@@ -178,8 +179,8 @@ class BoundaryPlot(PlotPanel):
         axis_style = Style.from_color(_rich(palette.data)) if colored else PLAIN
         tick_rows = {min(ph - 1, max(0, int((y_hi - t) / (y_hi - y_lo) * ph))): s for t, s in zip(y_ticks, y_labels)}
         strips = [self._title(fit, multi, width, palette)]
-        for r, segments in enumerate(rows):
-            label = tick_rows.get(r)
+        for row, segments in enumerate(rows):
+            label = tick_rows.get(row)
             gutter = (label.rjust(lw) + "┤") if label is not None else (" " * lw + "│")
             strips.append(Strip([Segment(gutter, axis_style), *segments], lw + 1 + pw).adjust_cell_length(width))
         strips.append(Strip([Segment(self._x_axis(x_lo, x_hi, pw, lw), axis_style)]).adjust_cell_length(width))
@@ -355,7 +356,8 @@ def _resample(grid: np.ndarray, fy: np.ndarray, fx: np.ndarray, nearest: bool) -
     g01 = grid[np.ix_(y0, x0 + 1)]
     g10 = grid[np.ix_(y0 + 1, x0)]
     g11 = grid[np.ix_(y0 + 1, x0 + 1)]
-    return (g00 * (1 - tx) + g01 * tx) * (1 - ty) + (g10 * (1 - tx) + g11 * tx) * ty
+    out: np.ndarray = (g00 * (1 - tx) + g01 * tx) * (1 - ty) + (g10 * (1 - tx) + g11 * tx) * ty
+    return out
 
 
 def _ticks(lo: float, hi: float, n: int) -> list[float]:
@@ -371,7 +373,7 @@ def _ticks(lo: float, hi: float, n: int) -> list[float]:
             step = m * mag
             break
     first = math.ceil(lo / step - 1e-9) * step
-    ticks = []
+    ticks: list[float] = []
     t = first
     while t <= hi + step * 1e-9 and len(ticks) < 50:
         ticks.append(0.0 if abs(t) < step * 1e-9 else t)

@@ -1,15 +1,15 @@
-"""The model's fit: curve (1 input), decision boundary (2-D classes) or predicted vs actual.
+"""The model's fit: a curve (1 input) or predicted against actual (any other regression or classification).
 
-The engine sends a small FitUpdated about once a second (a 200-point curve, a 96×48 grid
-or a few hundred points); the data points come once with RunStarted. Nothing here is
-decimated further except the boundary grid, which is sampled at the plot's cells.
+The engine sends a small FitUpdated about once a second (a 200-point curve or a few hundred
+points); the data points come once with RunStarted, thinned here to MAX_DATA_POINTS per set.
+A 2-D classifier's decision boundary is not drawn here: the app shows `BoundaryPlot`
+instead of this widget for those runs (see `nntui/ui/app.py`).
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
+from textual_plotext import Plot
 
 from nntui.engine.events import FitUpdated, RunStarted
 from nntui.ui.palette import Palette
@@ -17,8 +17,8 @@ from nntui.ui.widgets.plot_panel import PlotPanel, fit_title
 
 MAX_DATA_POINTS = 300
 """Scatter points drawn per set: plotext's cost grows with points, the picture does not."""
-HEAT_STRENGTH = 0.45
-"""How far a boundary cell's background moves toward its class colour at probability 0 or 1."""
+BOUNDARY_ELSEWHERE = "the decision boundary panel shows this model's fit"
+"""Said (if ever seen) for a boundary snapshot: the app hides this widget for such runs."""
 
 
 class FitPlot(PlotPanel):
@@ -59,15 +59,15 @@ class FitPlot(PlotPanel):
     def placeholder(self) -> str | None:
         if self.fit is None:
             return self.waiting
+        if self.fit.kind == "boundary":
+            return BOUNDARY_ELSEWHERE
         return None
 
-    def draw(self, plt: Any, width: int, height: int, palette: Palette) -> None:
+    def draw(self, plt: Plot, width: int, height: int, palette: Palette) -> None:
         fit = self.fit
         assert fit is not None
         if fit.kind == "curve":
             self._draw_curve(plt, fit, palette, width)
-        elif fit.kind == "boundary":
-            self._draw_boundary(plt, fit, palette)
         else:
             self._draw_scatter(plt, fit, palette, width)
 
@@ -90,7 +90,7 @@ class FitPlot(PlotPanel):
             return "x", "y"
         return (s.input_names[0] if s.input_names else "x"), s.target_name or "y"
 
-    def _draw_curve(self, plt: Any, fit: FitUpdated, palette: Palette, width: int) -> None:
+    def _draw_curve(self, plt: Plot, fit: FitUpdated, palette: Palette, width: int) -> None:
         x_name, y_name = self._names()
         plt.title(fit_title([f"fit at epoch {fit.epoch}: {y_name} against {x_name}"], width))
         for test in (False, True):
@@ -115,7 +115,7 @@ class FitPlot(PlotPanel):
         else:
             self.line(plt, gx, py, palette.prediction, label="model")
 
-    def _draw_scatter(self, plt: Any, fit: FitUpdated, palette: Palette, width: int) -> None:
+    def _draw_scatter(self, plt: Plot, fit: FitUpdated, palette: Palette, width: int) -> None:
         _, y_name = self._names()
         plt.title(fit_title([f"fit at epoch {fit.epoch}: predicted against actual {y_name}"], width))
         actual = np.asarray(fit.x, dtype=np.float64).reshape(-1)
@@ -133,70 +133,3 @@ class FitPlot(PlotPanel):
         self.points(plt, actual, pred, palette.prediction, "•", label="points")
         plt.xlabel("actual")
         plt.ylabel("predicted")
-
-    def _draw_boundary(self, plt: Any, fit: FitUpdated, palette: Palette) -> None:
-        plt.title(f"decision boundary at epoch {fit.epoch}")
-        gx = np.asarray(fit.x, dtype=np.float64)
-        gy = np.asarray(fit.y, dtype=np.float64)
-        if not len(gx) or not len(gy):
-            return
-        self.limits(plt, float(gx[0]), float(gx[-1]), float(gy[0]), float(gy[-1]))
-        markers = ("•", "x")
-        for test in (False, True):
-            x, y = self._points(test)
-            if not len(x) or x.shape[1] < 2:
-                continue
-            classes = np.rint(y[:, 0]).astype(np.int64)
-            for k in np.unique(classes):
-                sel = classes == k
-                color = palette.classes[int(k) % len(palette.classes)]
-                self.points(plt, x[sel, 0], x[sel, 1], color, markers[test], label=None if test else f"class {k}")
-
-    def decorate(self, matrix: Any, palette: Palette) -> None:
-        """Boundary plots: tint each empty canvas cell by the model's class-1 probability there."""
-        fit = self.fit
-        if fit is None or fit.kind != "boundary" or fit.grid is None or self._limits is None:
-            return
-        grid = np.asarray(fit.grid, dtype=np.float64)
-        cols = list(matrix.Cols_canvas)
-        rows = list(matrix.Rows_canvas)
-        if not cols or not rows or grid.ndim != 2:
-            return
-        multi = bool(np.nanmax(grid) > 1.0) if np.isfinite(grid).any() else False
-        # canvas cell → grid cell (rows of the matrix count from the bottom, like the y axis)
-        gi = np.clip(np.rint(np.linspace(0, grid.shape[0] - 1, len(rows))).astype(int), 0, grid.shape[0] - 1)
-        gj = np.clip(np.rint(np.linspace(0, grid.shape[1] - 1, len(cols))).astype(int), 0, grid.shape[1] - 1)
-        values = grid[np.ix_(gi, gj)]
-        finite = np.isfinite(values)
-        if palette.colored and palette.background is not None:
-            bg = np.asarray(palette.background, dtype=np.float64)
-            if multi:
-                k = np.where(finite, values, 0).astype(np.int64) % len(palette.classes)
-                targets = np.asarray([_rgb_or(c, bg) for c in palette.classes], dtype=np.float64)[k]
-                strength = np.full(values.shape, HEAT_STRENGTH * 0.6)
-            else:
-                c0 = _rgb_or(palette.classes[0], bg)
-                c1 = _rgb_or(palette.classes[1], bg)
-                targets = np.where((values >= 0.5)[..., None], np.asarray(c1, float), np.asarray(c0, float))
-                strength = HEAT_STRENGTH * np.clip(np.abs(np.nan_to_num(values, nan=0.5) - 0.5) * 2, 0, 1)
-            # a few distinct shades are enough, and keep the per-colour style cache small
-            strength = np.round(strength * 8) / 8
-            rgb = np.rint(bg + (targets - bg) * strength[..., None]).astype(np.int64)
-            for ri, r in enumerate(rows):
-                bg_row = matrix.background[r]
-                for ci in np.flatnonzero(finite[ri]).tolist():
-                    bg_row[cols[ci]] = tuple(rgb[ri, ci].tolist())
-        else:
-            space = " "
-            mark = finite & ((values >= 0.5) if not multi else (np.nan_to_num(values).astype(np.int64) % 2 == 1))
-            for ri, r in enumerate(rows):
-                marker_row = matrix.marker[r]
-                for ci in np.flatnonzero(mark[ri]).tolist():
-                    if marker_row[cols[ci]] == space:
-                        marker_row[cols[ci]] = "·"  # NO_COLOR: dots mark the class-1 region
-
-
-def _rgb_or(color: object, fallback: np.ndarray) -> tuple[float, float, float]:
-    if isinstance(color, tuple) and len(color) == 3:
-        return (float(color[0]), float(color[1]), float(color[2]))
-    return (float(fallback[0]), float(fallback[1]), float(fallback[2]))

@@ -6,7 +6,7 @@ log-spaced cost bands (two parameters), the least-squares minimum (✚), and the
 after each epoch as a path (•) from the start (○) to now (◉).
 
 Built on PlotPanel (plotext for axes, curve and path; the heatmap is a background tint of
-plotext's canvas cells, added in `decorate`). Only tiny models get here, so the path is
+the plot area's cells, added in `decorate`). Only tiny models get here, so the path is
 short; it is still bounded (stride doubling keeps at most MAX_PATH points of any run).
 The surface comes from the engine with the run's events (RunStarted, and LandscapeChanged
 when the path walked off its edge): the UI never re-reads the data.
@@ -14,14 +14,14 @@ when the path walked off its edge): the UI never re-reads the data.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 from textual.strip import Strip
+from textual_plotext import Plot
 
 from nntui.engine.events import RunStarted
 from nntui.engine.landscape import Landscape
 from nntui.ui.palette import Palette, blend
+from nntui.ui.plotext_adapter import Canvas
 from nntui.ui.widgets.boundary import ensure_styles
 from nntui.ui.widgets.plot_panel import PlotPanel, fit_title
 
@@ -46,6 +46,14 @@ class LandscapePlot(PlotPanel):
         min-height: 6;
     }
     """
+
+    # the descent path, (re)set by `_clear_path`
+    _kept: np.ndarray
+    """Every `_stride`-th epoch's weights since the run started (at most MAX_PATH rows)."""
+    _last: np.ndarray | None
+    """The latest epoch's weights, kept or not."""
+    _seen: int
+    _stride: int
 
     def __init__(
         self,
@@ -127,7 +135,7 @@ class LandscapePlot(PlotPanel):
 
     def _clear_path(self) -> None:
         self._kept = np.empty((0, 0))
-        self._last: np.ndarray | None = None
+        self._last = None
         self._seen = 0
         self._stride = 1
 
@@ -150,7 +158,7 @@ class LandscapePlot(PlotPanel):
             ok &= (path[:, i] >= lo) & (path[:, i] <= hi)
         return path[ok], not ok.all()
 
-    def draw(self, plt: Any, width: int, height: int, palette: Palette) -> None:
+    def draw(self, plt: Plot, width: int, height: int, palette: Palette) -> None:
         ls = self.landscape
         assert ls is not None
         sample = f", {ls.sampled_rows:,}-row sample" if ls.sampled_rows else ""
@@ -169,7 +177,7 @@ class LandscapePlot(PlotPanel):
     def _epoch_text(self) -> str:
         return f"epoch {self.start_epoch + self._seen:,}" if self._last is not None else ""
 
-    def _draw_curve(self, plt: Any, ls: Landscape, palette: Palette, sample: str, width: int) -> None:
+    def _draw_curve(self, plt: Plot, ls: Landscape, palette: Palette, sample: str, width: int) -> None:
         w = np.asarray(ls.w, dtype=np.float64)
         cost = np.asarray(ls.cost, dtype=np.float64)
         plt.title(fit_title(
@@ -194,7 +202,7 @@ class LandscapePlot(PlotPanel):
         if left:
             plt.xlabel("w (the path left the plotted range)")
 
-    def _draw_bowl(self, plt: Any, ls: Landscape, palette: Palette, sample: str, width: int) -> None:
+    def _draw_bowl(self, plt: Plot, ls: Landscape, palette: Palette, sample: str, width: int) -> None:
         assert ls.b is not None
         w0, w1, b0, b1 = float(ls.w[0]), float(ls.w[-1]), float(ls.b[0]), float(ls.b[-1])
         mw, mb = float(ls.minimum[0]), float(ls.minimum[1])
@@ -215,13 +223,13 @@ class LandscapePlot(PlotPanel):
             plt.scatter(pw[:1], pb[:1], marker=START_MARKER, color=palette.marker)
             plt.scatter(pw[-1:], pb[-1:], marker=CURRENT_MARKER, color=palette.marker)
 
-    def decorate(self, matrix: Any, palette: Palette) -> None:
+    def decorate(self, canvas: Canvas, palette: Palette) -> None:
         """Two parameters: tint the canvas by log-spaced cost bands (NO_COLOR: contour dots)."""
         ls = self.landscape
         if ls is None or ls.b is None:
             return
         cost = np.asarray(ls.cost, dtype=np.float64)
-        cols, rows = list(matrix.Cols_canvas), list(matrix.Rows_canvas)
+        cols, rows = list(canvas.plot_cols), list(canvas.plot_rows)
         if not cols or not rows or cost.ndim != 2:
             return
         bands = cost_bands(cost)
@@ -235,7 +243,7 @@ class LandscapePlot(PlotPanel):
                 for k in range(LEVELS)
             ]
             for ri, r in enumerate(rows):
-                bg_row = matrix.background[r]
+                bg_row = canvas.background[r]
                 band_row = cells[ri].tolist()
                 for ci, c in enumerate(cols):
                     bg_row[c] = table[band_row[ci]]
@@ -245,8 +253,8 @@ class LandscapePlot(PlotPanel):
         edge[1:, :] |= cells[1:, :] != cells[:-1, :]
         for ri, ci in zip(*np.nonzero(edge)):
             r, c = rows[ri], cols[ci]
-            if matrix.marker[r][c] == " ":
-                matrix.marker[r][c] = CONTOUR_MARKER
+            if canvas.marker[r][c] == " ":
+                canvas.marker[r][c] = CONTOUR_MARKER
 
 
 def cost_bands(cost: np.ndarray, levels: int = LEVELS) -> np.ndarray:
@@ -259,6 +267,6 @@ def cost_bands(cost: np.ndarray, levels: int = LEVELS) -> np.ndarray:
     if span <= 0:
         return np.zeros(cost.shape, dtype=np.int64)
     eps = span * 1e-4
-    lv = np.log(np.where(finite, cost, hi) - lo + eps)
-    t = (lv - np.log(eps)) / (np.log(span + eps) - np.log(eps))
+    lv: np.ndarray = np.log(np.where(finite, cost, hi) - lo + eps)
+    t: np.ndarray = (lv - np.log(eps)) / (np.log(span + eps) - np.log(eps))
     return np.clip((t * levels).astype(np.int64), 0, levels - 1)

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Literal
 
 import numpy as np
+from textual_plotext import Plot
 
+from nntui.engine.formats import fmt_loss
 from nntui.engine.history import SeriesHistory
 from nntui.ui.palette import Palette
 from nntui.ui.widgets.plot_panel import PlotPanel
@@ -127,7 +129,7 @@ class LossPlot(PlotPanel):
             y = np.log10(y)
         return x, y
 
-    def draw(self, plt: Any, width: int, height: int, palette: Palette) -> None:
+    def draw(self, plt: Plot, width: int, height: int, palette: Palette) -> None:
         data = self.series(width)
         title = "loss" + (" (log)" if self.log_y else "") + (" · smoothed" if self.smooth else "")
         plt.title(title)
@@ -157,15 +159,15 @@ class LossPlot(PlotPanel):
                 self.line(plt, x, y, palette.test, label="test")
         columns = max(8, width - Y_LABEL_COLUMNS)
         span = max(x_hi, x_lo + 1) - x_lo
-        if base is not None:
+        if base is not None and self.baseline is not None:
             self.line(plt, np.array([x_lo, max(x_hi, x_lo + 1)]), np.array([base, base]), palette.baseline,
-                      label=f"least squares {self.baseline:.3g}")
+                      label=f"least squares {fmt_loss(self.baseline, 3)}")
         for m in self.markers:
             if x_lo <= m.epoch <= x_hi:
                 plt.vertical_line(m.epoch, color=palette.marker)
                 # right of the line, unless the label would run off the plot's right edge
                 room = (1 - (m.epoch - x_lo) / span) * columns
-                side = "left" if room > len(m.label) + 1 else "right"
+                side: Literal["left", "right"] = "left" if room > len(m.label) + 1 else "right"
                 plt.text(m.label, m.epoch, hi, color=palette.marker, alignment=side)
         if self.log_y:
             ticks, labels = log_ticks(lo, hi, max(2, (height - 4) // 2))

@@ -4,7 +4,8 @@ Why not `PlotextPlot.render()` as it is: measured here, one redraw of a 110×30 
 46 ms, of which plotext's figure build was about half; turning plotext's ANSI text back
 into Rich text (`Text.from_ansi`) and then into Textual's lines was the rest. This class
 keeps plotext (each widget its own figure, through `self.plt`) but reads the character
-and colour matrix plotext builds and turns it straight into Textual strips, skipping the
+and colour matrix plotext builds (through `nntui.ui.plotext_adapter`, the one module that
+touches plotext's internals) and turns it straight into Textual strips, skipping the
 ANSI round trip. The strips are cached: Textual may ask for the lines again (a modal on
 top, a resize of something else) without plotext running again.
 
@@ -31,9 +32,10 @@ from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 from textual.strip import Strip
-from textual_plotext import PlotextPlot
+from textual_plotext import Plot, PlotextPlot
 
 from nntui.ui.palette import Palette, PlotColor, palette_for
+from nntui.ui.plotext_adapter import Canvas, CellColor, ansi_codes, build_canvas, set_size
 
 _PLAIN = Style()
 """Every segment gets a style: Textual's NO_COLOR filter reads `segment.style.color`."""
@@ -58,7 +60,7 @@ class PlotPanel(PlotextPlot):
         super().__init__(name=name, id=id, classes=classes)
         self._strips: list[Strip] | None = None
         self._strips_size: tuple[int, int] = (0, 0)
-        self._styles: dict[tuple[Any, Any, Any], Style] = {}
+        self._styles: dict[tuple[CellColor, str, CellColor] | None, Style] = {}
         self._palette: Palette | None = None
         self.stale = False
         """Data changed since the last build: the app redraws stale plots on its timer."""
@@ -80,16 +82,16 @@ class PlotPanel(PlotextPlot):
         """A message to show instead of a plot (e.g. no data yet), or None to plot."""
         return None
 
-    def draw(self, plt: Any, width: int, height: int, palette: Palette) -> None:
+    def draw(self, plt: Plot, width: int, height: int, palette: Palette) -> None:
         """Plot the widget's data into a cleared plotext figure of this size."""
         raise NotImplementedError
 
-    def decorate(self, matrix: Any, palette: Palette) -> None:
+    def decorate(self, canvas: Canvas, palette: Palette) -> None:
         """Change plotext's finished character matrix before it becomes strips (optional)."""
 
     # -- data layers (used from `draw`) ------------------------------------------------------
 
-    def limits(self, plt: Any, x_lo: float, x_hi: float, y_lo: float, y_hi: float) -> None:
+    def limits(self, plt: Plot, x_lo: float, x_hi: float, y_lo: float, y_hi: float) -> None:
         """Fix the axes (otherwise they span every layer's data)."""
         if x_hi <= x_lo:
             x_hi = x_lo + 1.0
@@ -99,17 +101,17 @@ class PlotPanel(PlotextPlot):
         plt.xlim(x_lo, x_hi)
         plt.ylim(y_lo, y_hi)
 
-    def line(self, plt: Any, x: np.ndarray, y: np.ndarray, color: PlotColor, label: str | None = None) -> None:
+    def line(self, plt: Plot, x: np.ndarray, y: np.ndarray, color: PlotColor, label: str | None = None) -> None:
         """A polyline in braille dots (drawn by this class, not plotext)."""
         self._layer(plt, "line", x, y, color, "braille", label)
 
     def points(
-        self, plt: Any, x: np.ndarray, y: np.ndarray, color: PlotColor, marker: str, label: str | None = None
+        self, plt: Plot, x: np.ndarray, y: np.ndarray, color: PlotColor, marker: str, label: str | None = None
     ) -> None:
         """One `marker` character per point's cell."""
         self._layer(plt, "points", x, y, color, marker, label)
 
-    def _layer(self, plt: Any, kind: str, x: Any, y: Any, color: PlotColor, marker: str, label: str | None) -> None:
+    def _layer(self, plt: Plot, kind: str, x: Any, y: Any, color: PlotColor, marker: str, label: str | None) -> None:
         x = np.asarray(x, dtype=np.float64).reshape(-1)
         y = np.asarray(y, dtype=np.float64).reshape(-1)
         ok = np.isfinite(x) & np.isfinite(y)
@@ -122,15 +124,15 @@ class PlotPanel(PlotextPlot):
             self._legend.append(label)
             plt.scatter([float(x[0])], [float(y[0])], marker=marker, color=color, label=label)
 
-    def _rasterise(self, matrix: Any) -> None:
+    def _rasterise(self, canvas: Canvas) -> None:
         """Draw the layers into plotext's canvas cells; legend, labels and lines stay on top."""
-        cols, rows = list(matrix.Cols_canvas), list(matrix.Rows_canvas)
+        cols, rows = list(canvas.plot_cols), list(canvas.plot_rows)
         if not self._layers or not cols or not rows or self._limits is None:
             return
         x_lo, x_hi, y_lo, y_hi = self._limits
         width, height = len(cols), len(rows)
         c0, r0 = cols[0], rows[0]
-        taken = np.array([[matrix.marker[r][c] != " " for c in cols] for r in rows], dtype=bool)
+        taken = np.array([[canvas.marker[r][c] != " " for c in cols] for r in rows], dtype=bool)
         if self._legend:
             # plotext's legend box: top-left of the canvas, one row per entry ("⢕⢕ label")
             n = min(len(self._legend), height)
@@ -166,8 +168,8 @@ class PlotPanel(PlotextPlot):
                 rr, cc = rr[free], cc[free]
                 chars = [marker] * len(rr)
             for r, c, ch in zip(rr.tolist(), cc.tolist(), chars):
-                matrix.marker[r0 + r][c0 + c] = ch
-                matrix.fullground[r0 + r][c0 + c] = color
+                canvas.marker[r0 + r][c0 + c] = ch
+                canvas.fullground[r0 + r][c0 + c] = color
 
     # -- redraw control ------------------------------------------------------------------
 
@@ -237,8 +239,7 @@ class PlotPanel(PlotextPlot):
     def _plot_strips(self, width: int, height: int) -> list[Strip]:
         plt = self.plt
         plt.clear_figure()  # never reuse plotext's stored data (see the module note)
-        plt.plotsize(width, height)
-        plt._set_size(width, height)  # as textual-plotext does: plotsize alone does not always stick
+        set_size(plt, width, height)
         palette = self.palette
         # "default" colours: Textual paints its own background and foreground underneath
         plt.canvas_color("default")
@@ -252,20 +253,18 @@ class PlotPanel(PlotextPlot):
             xs = np.concatenate([layer[1] for layer in self._layers])
             ys = np.concatenate([layer[2] for layer in self._layers])
             self.limits(plt, float(xs.min()), float(xs.max()), float(ys.min()), float(ys.max()))
-        plt._set_sizes()
-        plt._build_matrix()
-        matrix = plt.monitor.matrix
-        self._rasterise(matrix)
-        self.decorate(matrix, palette)
-        return self._matrix_strips(matrix, width, height)
+        canvas = build_canvas(plt)
+        self._rasterise(canvas)
+        self.decorate(canvas, palette)
+        return self._canvas_strips(canvas, width, height)
 
-    def _matrix_strips(self, matrix: Any, width: int, height: int) -> list[Strip]:
+    def _canvas_strips(self, canvas: Canvas, width: int, height: int) -> list[Strip]:
         """plotext's rows (bottom first) of markers and colours → Textual strips (top first)."""
         style_for = self._style_for
         strips: list[Strip] = []
-        cols = matrix.cols
-        for r in range(matrix.rows - 1, -1, -1):
-            markers, fgs, sts, bgs = matrix.marker[r], matrix.fullground[r], matrix.style[r], matrix.background[r]
+        cols = canvas.cols
+        for r in range(canvas.rows - 1, -1, -1):
+            markers, fgs, sts, bgs = canvas.marker[r], canvas.fullground[r], canvas.style[r], canvas.background[r]
             segments: list[Segment] = []
             start = 0
             key = (fgs[0], sts[0], bgs[0]) if cols else None
@@ -282,19 +281,17 @@ class PlotPanel(PlotextPlot):
             strips.append(Strip.blank(width, _PLAIN))
         return strips
 
-    def _style_for(self, key: tuple[Any, Any, Any] | None) -> Style:
+    def _style_for(self, key: tuple[CellColor, str, CellColor] | None) -> Style:
         """A plotext (colour, style, background) → a Rich style, via plotext's own ANSI codes, once."""
-        style = self._styles.get(key)  # type: ignore[arg-type]
+        style = self._styles.get(key)
         if style is None:
-            from plotext._utility import colors_to_ansi
-
             style = Style()
             if key is not None:
                 fg, st, bg = key
-                text = Text.from_ansi(colors_to_ansi(fg, st, bg) + "x")
+                text = Text.from_ansi(ansi_codes(fg, st, bg) + "x")
                 if text.spans:
                     style = Style.chain(*(span.style for span in text.spans if isinstance(span.style, Style)))
-            self._styles[key] = style  # type: ignore[index]
+            self._styles[key] = style
         return style
 
     def _message_strips(self, message: str, width: int, height: int) -> list[Strip]:
