@@ -57,7 +57,7 @@ def test_headless_json_and_run_directory(nntui_cmd, tmp_path: Path) -> None:
     assert "Traceback" not in out.stderr
 
     assert sorted(p.name for p in out_dir.iterdir()) == [
-        "checkpoint.safetensors", "config.toml", "metrics.csv", "model.safetensors", "summary.json",
+        "checkpoint.safetensors", "config.toml", "film.npz", "metrics.csv", "model.safetensors", "summary.json",
     ]
     metrics = read_metrics(out_dir / "metrics.csv")
     assert list(metrics)[:4] == ["epoch", "train_loss", "test_loss", "elapsed_s"]

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import threading
 
+from nntui.engine.pace import Pace
+
 
 class Control:
     """Pause, resume, step, stop and change the learning rate of a run, thread-safely."""
@@ -20,6 +22,8 @@ class Control:
         self.stop_reason: str | None = None
         self._steps_wanted = 0
         self._new_lr: float | None = None
+        self._new_pace: Pace = None
+        self._pace_changed = False
 
     # -- commands (any thread) ------------------------------------------------------
 
@@ -57,6 +61,13 @@ class Control:
             self.pending = True
             self._cond.notify_all()
 
+    def set_pace(self, pace: Pace) -> None:
+        """Epochs per second, "auto", or None for max; takes effect at once (a paced wait ends)."""
+        with self._cond:
+            self._new_pace, self._pace_changed = pace, True
+            self.pending = True
+            self._cond.notify_all()
+
     # -- trainer side -----------------------------------------------------------------
 
     @property
@@ -68,6 +79,14 @@ class Control:
             lr, self._new_lr = self._new_lr, None
             self._refresh()
             return lr
+
+    def take_pace(self) -> tuple[bool, Pace]:
+        """(True, the new pace) once after `set_pace`, else (False, None)."""
+        with self._cond:
+            changed, pace = self._pace_changed, self._new_pace
+            self._pace_changed, self._new_pace = False, None
+            self._refresh()
+            return changed, pace
 
     def take_step(self) -> bool:
         """While paused: True if one epoch may run now."""
@@ -81,8 +100,17 @@ class Control:
     def wait(self, timeout: float) -> None:
         """Sleep until a command arrives (or `timeout`), e.g. while paused."""
         with self._cond:
-            if not (self.stopped or self._new_lr is not None or self._steps_wanted or not self.paused):
+            if not (self.stopped or self._new_lr is not None or self._steps_wanted or not self.paused
+                    or self._pace_changed):
                 self._cond.wait(timeout)
 
+    def sleep(self, seconds: float) -> None:
+        """A paced run's wait between chunks: over at `seconds`, or at once on any command."""
+        with self._cond:
+            if not self.pending:
+                self._cond.wait(seconds)
+
     def _refresh(self) -> None:
-        self.pending = self.paused or self.stopped or self._new_lr is not None or self._steps_wanted > 0
+        self.pending = (
+            self.paused or self.stopped or self._new_lr is not None or self._steps_wanted > 0 or self._pace_changed
+        )

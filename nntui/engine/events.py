@@ -7,14 +7,19 @@ keywords: a field added later cannot shift another's meaning.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
 from nntui.engine.analysis import Baseline
 from nntui.engine.config import TrainConfig
 from nntui.engine.landscape import Landscape
+from nntui.engine.pace import Pace
+
+if TYPE_CHECKING:
+    from nntui.engine.backprop import NetworkInput
 
 FitKind = Literal["curve", "boundary", "scatter"]
 """curve: one input, the prediction on a grid; boundary: 2-D classes, a heatmap;
@@ -109,6 +114,27 @@ class FitUpdated:
     """boundary: (len(y), len(x)) probability of class 1 (or the predicted class for >2)."""
     params: tuple[float, ...] = ()
     """The weights of a one- or two-parameter model (cost landscape)."""
+    loss: float = math.nan
+    """The training loss at this epoch (NaN before the first one): what replay shows beside it."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class PaceChanged:
+    """The run's pace was set (at its start, when paced) or changed (the dashboard's +/-)."""
+
+    epoch: int
+    pace: Pace
+    """What was asked: epochs per second, "auto", or None for max."""
+    cap: float | None
+    """The cap in force, epochs per second ("auto" resolved); None: full speed."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class NetworkShown:
+    """The whole network at rest (paused, stepped or finished), for the backprop stepper:
+    weights, activations, loss, lr and a few training points in the trainer's own units."""
+
+    network: NetworkInput
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -172,6 +198,8 @@ Event = (
     | EpochsEnded
     | FitUpdated
     | LandscapeChanged
+    | PaceChanged
+    | NetworkShown
     | Warned
     | LearningRateChanged
     | StateChanged

@@ -18,8 +18,8 @@ back, and nothing branches on a tensor's value (`.item()` on CUDA is a host-devi
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Protocol
+from collections.abc import Callable, Sequence
+from typing import Protocol, cast
 
 import torch
 from torch import Tensor, nn
@@ -72,7 +72,7 @@ def build_step(model: MLP, loss: str, optimizer: SupportsStep, clip_grad: float 
     pairs = list(zip(params, grads, strict=True))
     # Per layer: detached weight and bias (out= kernels refuse tensors that require grad) and
     # their gradient buffers.
-    tensors = [
+    tensors: list[LayerTensors] = [
         (
             layer.weight.detach(),
             None if layer.bias is None else layer.bias.detach(),
@@ -119,7 +119,8 @@ def _supported(model: nn.Module, loss: str) -> bool:
         return False
     if any(type(layer) is not nn.Linear for layer in layers):
         return False
-    for layer, act, nxt in zip(layers[:-1], model.acts, layers[1:], strict=True):
+    linears = cast(list[nn.Linear], layers)
+    for layer, act, nxt in zip(linears[:-1], model.acts, linears[1:], strict=True):
         width = layer.out_features
         if act == "maxout":
             if width % 2:
@@ -299,7 +300,7 @@ def _activation(
         fwd = [lambda: torch._C._nn.leaky_relu(z, LEAKY_SLOPE, out=a)]
         bwd = [lambda: _aten.leaky_relu_backward.grad_input(da, z, LEAKY_SLOPE, False, grad_input=dz)]
     elif name == "elu":
-        fwd = [lambda: torch._C._nn.elu(z, ELU_ALPHA, 1, 1, out=a)]
+        fwd = [lambda: torch._C._nn.elu(z, ELU_ALPHA, 1, 1, out=a)]  # type: ignore[call-arg]  # the stubs lack out=
         bwd = [lambda: _aten.elu_backward.grad_input(da, ELU_ALPHA, 1, 1, False, z, grad_input=dz)]
     elif name == "sigmoid":
         fwd = [lambda: torch.sigmoid(z, out=a)]
@@ -308,10 +309,10 @@ def _activation(
         fwd = [lambda: torch.tanh(z, out=a)]
         bwd = [lambda: _aten.tanh_backward.grad_input(da, a, grad_input=dz)]
     elif name == "gelu":
-        fwd = [lambda: torch._C._nn.gelu(z, approximate="none", out=a)]
+        fwd = [lambda: torch._C._nn.gelu(z, approximate="none", out=a)]  # type: ignore[call-arg]
         bwd = [lambda: _aten.gelu_backward.grad_input(da, z, approximate="none", grad_input=dz)]
     elif name == "silu":
-        fwd = [lambda: torch._C._nn.silu(z, out=a)]
+        fwd = [lambda: torch._C._nn.silu(z, out=a)]  # type: ignore[call-arg]
         bwd = [lambda: _aten.silu_backward.grad_input(da, z, grad_input=dz)]
     else:  # pragma: no cover - _supported checked the name against ACTIVATIONS
         raise ValueError(f"no fast path for activation {name!r}")
@@ -339,14 +340,14 @@ def _loss(name: str, out: Tensor, dout: Tensor, zero: Tensor) -> Callable[[Tenso
 
         def mse(y: Tensor) -> Tensor:
             _aten.mse_loss_backward.grad_input(one, out, y, _MEAN, grad_input=dout)
-            return torch._C._nn.mse_loss(out, y, _MEAN)
+            return torch._C._nn.mse_loss(out, y, _MEAN)  # type: ignore[arg-type]  # ATen takes the enum as an int
 
         return mse
     if name == "huber":
 
         def huber(y: Tensor) -> Tensor:
             _aten.huber_loss_backward.out(one, out, y, _MEAN, 1.0, grad_input=dout)
-            return torch._C._nn.huber_loss(out, y, _MEAN, 1.0)
+            return torch._C._nn.huber_loss(out, y, _MEAN, 1.0)  # type: ignore[arg-type]
 
         return huber
     if name == "bce":
@@ -369,7 +370,8 @@ def _loss(name: str, out: Tensor, dout: Tensor, zero: Tensor) -> Callable[[Tenso
             value, total_weight = _aten.nll_loss_forward(logp, y, None, _MEAN, _IGNORE_INDEX)
             _aten.nll_loss_backward.grad_input(one, logp, y, None, _MEAN, _IGNORE_INDEX, total_weight, grad_input=glogp)
             torch._log_softmax_backward_data(glogp, logp, 1, dtype, out=dout)
-            return value
+            loss: Tensor = value
+            return loss
 
         return ce
     raise ValueError(f"no fast path for loss {name!r}")  # pragma: no cover - checked by _supported
@@ -385,6 +387,7 @@ def _clipper(grads: list[Tensor], max_norm: float) -> Op:
     foreach = _has_foreach_support(grads, grads[0].device)
 
     def clip() -> None:
+        norms: Sequence[Tensor]
         if foreach:
             norms = torch._foreach_norm(grads, 2.0)
         else:

@@ -13,6 +13,7 @@ run file, and comes back on resume.
 from __future__ import annotations
 
 import io
+import math
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -119,6 +120,7 @@ class Film:
             "format": np.array([FORMAT]),
             "epochs": np.array(self.epochs, dtype=np.int64),
             "kinds": np.array([f.kind for f in self.frames]),
+            "losses": np.array([f.loss for f in self.frames], dtype=np.float64),
         }
         for i, f in enumerate(self.frames):
             arrays[f"x{i}"] = f.x
@@ -144,6 +146,7 @@ class Film:
                 if int(data["format"][0]) != FORMAT:
                     raise FilmError(str(path), f"format {int(data['format'][0])} is not one this nntui reads")
                 kinds = [str(k) for k in data["kinds"]]
+                losses = data["losses"].tolist() if "losses" in data else [math.nan] * len(kinds)
                 for i, (epoch, kind) in enumerate(zip(data["epochs"].tolist(), kinds)):
                     if kind not in get_args(FitKind):
                         raise FilmError(str(path), f"frame {i} has an unknown kind {kind!r}")
@@ -155,6 +158,7 @@ class Film:
                         true_y=data[f"t{i}"] if f"t{i}" in data else None,
                         grid=data[f"g{i}"] if f"g{i}" in data else None,
                         params=tuple(float(v) for v in data[f"p{i}"]) if f"p{i}" in data else (),
+                        loss=float(losses[i]),
                     )
                     film.add(frame)
         except FileNotFoundError:

@@ -27,7 +27,8 @@ from nntui.engine.atomic import atomic_write
 from nntui.engine.checkpoint import Checkpoint, save_checkpoint
 from nntui.engine.config import TrainConfig
 from nntui.engine.errors import ConfigError
-from nntui.engine.events import EpochsEnded, Event, RunFailed, RunFinished, RunStarted
+from nntui.engine.events import EpochsEnded, Event, FitUpdated, RunFailed, RunFinished, RunStarted
+from nntui.engine.film import Film, FilmError
 from nntui.engine.record import RunRecord, dumps_json
 from nntui.engine.tomlio import load_toml
 
@@ -74,6 +75,8 @@ class RunDirSink:
         self._size = 0
         """Bytes of metrics.csv up to its last complete row: a failed append is cut back to it."""
         self._dropped_warned = False
+        self.film = Film()
+        """The run's replay frames, saved as film.npz with every checkpoint."""
 
     @property
     def config(self) -> TrainConfig | None:
@@ -87,6 +90,8 @@ class RunDirSink:
             self._guard(self._start, event)
         elif isinstance(event, EpochsEnded):
             self._guard(self._append, event)
+        elif isinstance(event, FitUpdated):
+            self.film.add(event)
         elif isinstance(event, RunFinished):
             self._guard(self.write_summary, event.reason)
         elif isinstance(event, RunFailed):
@@ -119,7 +124,21 @@ class RunDirSink:
             atomic_write(path, ",".join(self.columns) + "\n")
         self._fd = os.open(path, os.O_WRONLY | os.O_APPEND)
         self._size = os.fstat(self._fd).st_size
+        if self.resume and event.start_epoch > 0:
+            self._resume_film(event.start_epoch)
         self.write_summary("running")
+
+    def _resume_film(self, epoch: int) -> None:
+        """The film saved so far, up to the checkpoint; a missing or damaged one only warns
+        (the run resumes without its earlier replay frames, nothing else is lost)."""
+        try:
+            film = Film.load(self.rundir, up_to_epoch=epoch)
+        except FilmError as exc:
+            self.on_error(str(exc))
+            return
+        for frame in self.film.frames:  # anything already recorded comes after the saved frames
+            film.add(frame)
+        self.film = film
 
     def _append(self, event: EpochsEnded) -> None:
         if self._fd is None:
@@ -189,6 +208,8 @@ class RunDirSink:
         if self._fd is not None:
             os.fsync(self._fd)
         save_checkpoint(self.rundir, ck, self.config)
+        if len(self.film):
+            self.film.save(self.rundir)
 
     def close(self) -> None:
         if self._fd is not None:

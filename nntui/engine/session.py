@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from nntui.engine.config import TrainConfig
 from nntui.engine.errors import ConfigError, NntuiError
+from nntui.engine.pace import Pace
 
 if TYPE_CHECKING:
     from nntui.engine.checkpoint import Checkpoint
@@ -126,6 +127,7 @@ class Session:
         chunk_seconds: float = 0.1,
         fit_interval: float = 1.0,
         threads: int | None = None,
+        pace: Pace = None,
         listeners: Iterable[Listener] = (),
         trainer_factory: Callable[..., Trainer] | None = None,
     ) -> None:
@@ -138,6 +140,8 @@ class Session:
         self.chunk_seconds = chunk_seconds
         self.fit_interval = fit_interval
         self.threads = threads
+        self.pace: Pace = pace
+        """Dashboard runs only: epochs per second, "auto", or None (max); headless is never paced."""
         self.listeners = list(listeners)
         self.trainer_factory = trainer_factory
         self.sink: RunDirSink | None = None
@@ -186,6 +190,7 @@ class Session:
             resume=self.checkpoint,
             checkpoint_every_s=self.checkpoint_every if self.sink is not None else 0.0,
             on_checkpoint=self.sink.save_checkpoint if self.sink is not None else None,
+            pace=self.pace,
         )
         self.trainer.prepare()
 

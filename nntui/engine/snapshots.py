@@ -7,6 +7,8 @@ a paced run and to keep a few hundred of in a replay film.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 from torch import Tensor
@@ -38,7 +40,7 @@ class Snapshots:
         """One- or two-parameter models: their weights ride along for the cost landscape."""
 
     @torch.no_grad()
-    def fit(self, epoch: int) -> FitUpdated:
+    def fit(self, epoch: int, loss: float = math.nan) -> FitUpdated:
         """The current fit on a grid (1 input), a heatmap (2-D classes) or a scatter (else)."""
         ds = self.dataset
         params = tuple(float(v) for p in self.model.parameters() for v in p.detach().flatten().tolist()) \
@@ -50,14 +52,14 @@ class Snapshots:
             true_y = ds.true_fn(grid) if ds.true_fn is not None else None
             if ds.task == "classification":
                 pred = to_probability(pred)
-            return FitUpdated(epoch=epoch, kind="curve", x=grid[:, 0], y=pred, true_y=true_y, params=params)
+            return FitUpdated(epoch=epoch, kind="curve", x=grid[:, 0], y=pred, true_y=true_y, params=params, loss=loss)
         if ds.n_inputs == 2 and ds.task == "classification":
             (x0, x1), (y0, y1) = ds.x_range
             gx, gy = np.linspace(x0, x1, BOUNDARY_GRID[0]), np.linspace(y0, y1, BOUNDARY_GRID[1])
             xx, yy = np.meshgrid(gx, gy)
             raw = self.predict_raw(np.stack([xx.ravel(), yy.ravel()], axis=1))
             grid = class_map(raw, self.loss).reshape(len(gy), len(gx))
-            return FitUpdated(epoch=epoch, kind="boundary", x=gx, y=gy, grid=grid, params=params)
+            return FitUpdated(epoch=epoch, kind="boundary", x=gx, y=gy, grid=grid, params=params, loss=loss)
         x_eval = ds.x_test if len(ds.x_test) else ds.x_train
         y_eval = ds.y_test if len(ds.y_test) else ds.y_train
         xs, ys = sample(x_eval, y_eval, SAMPLE_POINTS, np.random.default_rng(1))
@@ -65,7 +67,7 @@ class Snapshots:
             pred = class_map(self.predict_raw(xs), self.loss, hard=True)
         else:
             pred = self.predict(xs)
-        return FitUpdated(epoch=epoch, kind="scatter", x=ys[:, 0], y=pred, params=params)
+        return FitUpdated(epoch=epoch, kind="scatter", x=ys[:, 0], y=pred, params=params, loss=loss)
 
     def predict_raw(self, x: np.ndarray) -> np.ndarray:
         """The network's raw output for inputs in data units."""

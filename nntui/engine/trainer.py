@@ -35,6 +35,8 @@ from nntui.engine.events import (
     FitUpdated,
     LandscapeChanged,
     LearningRateChanged,
+    NetworkShown,
+    PaceChanged,
     RunFailed,
     RunFinished,
     RunStarted,
@@ -44,6 +46,7 @@ from nntui.engine.events import (
 from nntui.engine.landscape import LandscapeTracker, landscape_supported
 from nntui.engine.model import MLP, build_mlp, parameter_count
 from nntui.engine.optim import Optimizer, make_optimizer
+from nntui.engine.pace import FRAMES_PER_S, Pace, resolve
 from nntui.engine.session import DivergencePolicy
 from nntui.engine.snapshots import SAMPLE_POINTS, Snapshots, sample
 from nntui.engine.steps import Step, autograd_step, default_threads, loss_function
@@ -54,6 +57,10 @@ EVAL_INTERVAL_S = 0.5
 """The test loss and accuracy/R² are measured at most this often (and at a run's end, a
 pause or a stop): each is a forward pass over the data, as costly as a third of a step."""
 MAX_CHUNK = 100_000
+MAX_STEPPER_PARAMS = 2_000_000
+"""Larger networks are not sent whole to the backprop stepper (a few MB a pause is plenty)."""
+STEPPER_POINTS = 32
+"""Training points the stepper can pick from."""
 MAX_LOWERINGS = 8
 """With on_diverge="lower", a run that still diverges after this many lowered rates stops."""
 
@@ -88,6 +95,7 @@ class Trainer:
         resume: Checkpoint | None = None,
         checkpoint_every_s: float = 0.0,
         on_checkpoint: Callable[[Checkpoint], None] | None = None,
+        pace: Pace = None,
     ) -> None:
         self.config = config
         self.dataset = dataset
@@ -102,11 +110,17 @@ class Trainer:
         self.active_s = 0.0
         """Training time so far (paused time excluded)."""
         self.best = math.inf
+        self.last_loss = math.nan
+        """The latest epoch's training loss (the fit snapshots carry it)."""
         self.prepared = False
         self.model: MLP | None = None
         self.optimizer: Optimizer | None = None
         self.step_fn: Step | None = None
         self.engine = config.engine
+        self.pace: Pace = pace
+        """What was asked: epochs per second, "auto", or None (max). Changed through Control."""
+        self.cap: float | None = None
+        """The pace in force (auto resolved), epochs per second; None: full speed."""
         self._lowerings = 0
 
     # ------------------------------------------------------------------ setup
@@ -209,13 +223,13 @@ class Trainer:
         self._pause_suggestion: float | None = None
         start_epoch = self.epoch
         n_batches = 1 if self.batch_gen is None else math.ceil(len(self.x) / c.batch_size)
+        if self.pace is not None:
+            self._set_pace(self.pace, emit)
 
         while self.epoch < total:
             stepping = False
             if control.pending:
-                new_lr = control.take_lr()
-                if new_lr is not None:
-                    self._set_lr(new_lr, emit)
+                self._take_commands(control, emit)
                 if control.stopped:
                     break
                 if control.paused:
@@ -224,11 +238,10 @@ class Trainer:
                                           suggested_lr=self._pause_suggestion))
                         self._pause_reason, self._pause_suggestion = "", None
                         emit(self.fit_snapshot())
+                        self._show_network(emit)
                         while control.paused and not control.stopped and not control.take_step():
                             control.wait(0.25)
-                            new_lr = control.take_lr()
-                            if new_lr is not None:
-                                self._set_lr(new_lr, emit)
+                            self._take_commands(control, emit)
                         if control.stopped:
                             break
                         if not control.paused:
@@ -236,7 +249,13 @@ class Trainer:
                             continue
                     stepping = True
 
-            n = 1 if stepping else min(chunk, total - self.epoch)
+            cap = self.cap
+            if stepping:
+                n = 1
+            elif cap is not None:
+                n = min(max(1, round(cap / FRAMES_PER_S)), total - self.epoch)  # a frame's worth
+            else:
+                n = min(chunk, total - self.epoch)
             t0 = time.perf_counter()
             losses = self._train_epochs(n, control, stepping)
             done = len(losses) // n_batches
@@ -252,8 +271,10 @@ class Trainer:
             if evaluate:
                 last_eval = time.perf_counter()
             dt = time.perf_counter() - t0
-            self.active_s += dt
-            steps_per_s = done * n_batches / dt if dt > 0 else 0.0
+            # paced: the rest of this chunk's share of time is slept after its events go out
+            spare = done / cap - dt if cap is not None and not stepping else 0.0
+            self.active_s += dt + max(spare, 0.0)
+            steps_per_s = done * n_batches / (dt + max(spare, 0.0)) if dt > 0 else 0.0
             epochs = np.arange(self.epoch + 1, self.epoch + done + 1, dtype=np.int64)
 
             if read.bad_epoch is not None:
@@ -267,7 +288,7 @@ class Trainer:
 
             self.epoch += done
             train = read.train
-            last_loss = float(train[-1])
+            last_loss = self.last_loss = float(train[-1])
             if train[0] <= self.best:
                 # train[0] is the loss of the weights this chunk started from (a loss is measured
                 # before its step): those weights are the best seen, what a divergence goes back to
@@ -290,12 +311,16 @@ class Trainer:
                 emit(LandscapeChanged(landscape=wider))
             self._good = WeightsSnapshot.take(self.epoch, self.model, self.optimizer)
             now = time.perf_counter()
-            if stepping or now - last_fit >= self.fit_interval:
-                emit(self.fit_snapshot())
+            if stepping or spare > 0 or now - last_fit >= self.fit_interval:
+                emit(self.fit_snapshot())  # paced: every chunk, so the dashboard animates
                 last_fit = now
+            if stepping:
+                self._show_network(emit)
             if self.on_checkpoint and self.checkpoint_every_s > 0 and now - last_ckpt >= self.checkpoint_every_s:
                 self.on_checkpoint(self.checkpoint())
                 last_ckpt = now
+            if spare > 0:
+                control.sleep(spare)
             if not stepping:
                 # size the next chunk to about chunk_seconds: one read-back (host sync) per chunk
                 rate = done / dt if dt > 0 else chunk * 2
@@ -304,6 +329,7 @@ class Trainer:
         # reason is one of done/stopped/diverged; who stopped it (reset, quit, a signal) is the message
         why = control.stop_reason if control.stopped and self.epoch < total else None
         emit(self.fit_snapshot())
+        self._show_network(emit)
         run_s = self.active_s - (self.resume.elapsed_s if self.resume else 0.0)
         overall = (self.epoch - start_epoch) * n_batches / run_s if run_s > 0 else 0.0
         finished = RunFinished(
@@ -447,9 +473,49 @@ class Trainer:
 
     def fit_snapshot(self) -> FitUpdated:
         """The model's current fit on a grid (1 input), a heatmap (2-D classes) or a scatter."""
-        return self.snapshots.fit(self.epoch)
+        return self.snapshots.fit(self.epoch, self.last_loss)
 
     # ------------------------------------------------------------------ control helpers
+
+    def _take_commands(self, control: Control, emit: Emit) -> None:
+        """A new learning rate or pace, as soon as the UI sends it."""
+        new_lr = control.take_lr()
+        if new_lr is not None:
+            self._set_lr(new_lr, emit)
+        changed, pace = control.take_pace()
+        if changed:
+            self._set_pace(pace, emit)
+
+    def _set_pace(self, pace: Pace, emit: Emit) -> None:
+        self.pace = pace
+        self.cap = resolve(pace, self.config.epochs - self.epoch)
+        emit(PaceChanged(epoch=self.epoch, pace=pace, cap=self.cap))
+
+    def _show_network(self, emit: Emit) -> None:
+        """The whole network at rest, for the backprop stepper (small enough networks only)."""
+        if self.params > MAX_STEPPER_PARAMS:
+            return
+        from nntui.engine.backprop import NetworkInput
+
+        ds, model, optimizer = self.dataset, self.model, self.optimizer
+        assert ds is not None and model is not None and optimizer is not None
+        weights = tuple(
+            (
+                layer.weight.detach().cpu().double().numpy(),
+                None if layer.bias is None else layer.bias.detach().cpu().double().numpy(),
+            )
+            for layer in model.linears
+        )
+        rows = min(STEPPER_POINTS, len(ds.x_train))
+        x = ds.scale_x(ds.x_train[:rows]).astype(np.float64)
+        y = ds.y_train[:rows, 0].astype(np.float64)
+        if ds.task == "regression":
+            y = ds.scale_y(ds.y_train[:rows])[:, 0].astype(np.float64)
+        note = "inputs and targets are standardized (as the network sees them)" if ds.standardized else ""
+        emit(NetworkShown(network=NetworkInput(
+            weights=weights, acts=model.acts, loss=self.loss, lr=float(optimizer.param_groups[0]["lr"]),
+            points_x=x, points_y=y, epoch=self.epoch, note=note,
+        )))
 
     def _set_lr(self, lr: float, emit: Emit) -> None:
         assert self.optimizer is not None

@@ -28,6 +28,7 @@ from typing import Any, Literal
 
 from nntui.engine.config import TrainConfig
 from nntui.engine.events import Event, RunFailed
+from nntui.engine.pace import Pace
 from nntui.engine.session import DEFAULT_CHECKPOINT_S, DivergencePolicy
 
 READY = "ready"
@@ -37,7 +38,7 @@ EXITED = "exited"
 """Sent after a run's last event: its trainer returned and its files are written."""
 
 
-CommandKind = Literal["pause", "resume", "step", "stop", "set_lr", "quit"]
+CommandKind = Literal["pause", "resume", "step", "stop", "set_lr", "set_pace", "quit"]
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,7 @@ class Command:
     kind: CommandKind
     run_id: int = 0
     value: Any = None
-    """step: epochs; stop: the reason; set_lr: the rate."""
+    """step: epochs; stop: the reason; set_lr: the rate; set_pace: epochs/s, "auto" or None."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -64,6 +65,7 @@ class StartRun:
     chunk_seconds: float = 0.1
     on_diverge: DivergencePolicy = "pause"
     checkpoint_every: float = DEFAULT_CHECKPOINT_S
+    pace: Pace = None
     trainer_factory: Callable[..., Any] | None = None
     """Builds the Trainer (default: the engine's); must be importable in the child."""
 
@@ -140,6 +142,8 @@ def _child_main(conn: Connection) -> None:
                 control.stop(cmd.value)
             elif cmd.kind == "set_lr":
                 control.set_lr(cmd.value)
+            elif cmd.kind == "set_pace":
+                control.set_pace(cmd.value)
 
     threading.Thread(target=listen, name="nntui-commands", daemon=True).start()
     send(READY)
@@ -153,7 +157,7 @@ def _child_main(conn: Connection) -> None:
 
         session = Session(
             job.config, out=job.out, resume=job.resume, checkpoint_every=job.checkpoint_every,
-            on_diverge=job.on_diverge, chunk_seconds=job.chunk_seconds, fit_interval=job.fit_interval,
+            on_diverge=job.on_diverge, chunk_seconds=job.chunk_seconds, fit_interval=job.fit_interval, pace=job.pace,
             listeners=[emit], trainer_factory=job.trainer_factory,
         )
         try:
@@ -210,6 +214,9 @@ class TrainerProcess:
 
     def set_lr(self, run_id: int, lr: float) -> None:
         self._send(Command("set_lr", run_id, lr))
+
+    def set_pace(self, run_id: int, pace: Pace) -> None:
+        self._send(Command("set_pace", run_id, pace))
 
     # -- events ----------------------------------------------------------------------------
 

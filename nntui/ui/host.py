@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from nntui.engine.config import TrainConfig
 from nntui.engine.control import Control
 from nntui.engine.events import RunFailed
+from nntui.engine.pace import Pace
 from nntui.engine.session import DEFAULT_CHECKPOINT_S, DivergencePolicy, RunDirs, Session
 from nntui.ui.mailbox import Mailbox
 
@@ -61,15 +62,18 @@ class RunHost(Protocol):
     def paused(self) -> bool:
         """The current run was asked to pause (or started paused)."""
 
-    def start(self, config: TrainConfig, *, paused: bool = False, resume: Path | None = None) -> None:
+    def start(
+        self, config: TrainConfig, *, paused: bool = False, resume: Path | None = None, pace: Pace = None
+    ) -> None:
         """Start a new run (stopping any current one) from epoch 0, or from the checkpoint in
-        the run directory `resume`."""
+        the run directory `resume`, at `pace` (epochs/s, "auto", or None for max)."""
 
     def pause(self) -> None: ...
     def resume(self) -> None: ...
     def step(self, epochs: int = 1) -> None: ...
     def stop(self) -> None: ...
     def set_lr(self, lr: float) -> None: ...
+    def set_pace(self, pace: Pace) -> None: ...
 
     def mark_finished(self) -> None:
         """The app saw the run's RunFinished/RunFailed: it no longer counts as active."""
@@ -156,7 +160,9 @@ class ThreadHost:
 
     # -- commands ------------------------------------------------------------------------
 
-    def start(self, config: TrainConfig, *, paused: bool = False, resume: Path | None = None) -> None:
+    def start(
+        self, config: TrainConfig, *, paused: bool = False, resume: Path | None = None, pace: Pace = None
+    ) -> None:
         previous = self._run
         if previous is not None:
             previous.control.stop("reset")
@@ -168,7 +174,7 @@ class ThreadHost:
         self.mailbox = run.mailbox
         self.generation += 1
         self.app.run_worker(
-            lambda: self._work(run, previous, resume),
+            lambda: self._work(run, previous, resume, pace),
             name=f"trainer-{self.generation}",
             group="trainer",
             thread=True,
@@ -196,6 +202,10 @@ class ThreadHost:
         if self.active:
             self._run.control.set_lr(lr)  # type: ignore[union-attr]
 
+    def set_pace(self, pace: Pace) -> None:
+        if self.active:
+            self._run.control.set_pace(pace)  # type: ignore[union-attr]
+
     async def shutdown(self, timeout: float = 1.0, reason: str = "quit") -> bool:
         run = self._run
         if run is None:
@@ -213,7 +223,7 @@ class ThreadHost:
 
     # -- the worker ----------------------------------------------------------------------
 
-    def _work(self, run: _Run, previous: _Run | None, resume: Path | None) -> None:
+    def _work(self, run: _Run, previous: _Run | None, resume: Path | None, pace: Pace) -> None:
         """The thread's body: wait for the previous run to return, train, always report."""
         try:
             if previous is not None:
@@ -223,7 +233,7 @@ class ThreadHost:
                 return
             session = Session(
                 run.config, out=run.out, resume=resume, checkpoint_every=self.checkpoint_every,
-                on_diverge=self.on_diverge, chunk_seconds=CHUNK_SECONDS, fit_interval=FIT_INTERVAL_S,
+                on_diverge=self.on_diverge, chunk_seconds=CHUNK_SECONDS, fit_interval=FIT_INTERVAL_S, pace=pace,
                 listeners=[run.mailbox.put], trainer_factory=self.trainer_factory,
             )
             session.run(run.control)

@@ -23,7 +23,10 @@ from nntui.engine.events import (
     Event,
     FitUpdated,
     LandscapeChanged,
+    LayerHealth,
     LearningRateChanged,
+    NetworkShown,
+    PaceChanged,
     RunFailed,
     RunFinished,
     RunStarted,
@@ -31,11 +34,13 @@ from nntui.engine.events import (
     Warned,
 )
 
-Note = StateChanged | Warned | LearningRateChanged
+Note = StateChanged | Warned | LearningRateChanged | PaceChanged
 
 MAX_PENDING_POINTS = 200_000
 """Above this many undrained loss points (the UI stalled), pairs of points are folded."""
 MAX_NOTES = 64
+MAX_PENDING_FITS = 256
+"""Fit snapshots kept for the replay film between drains (every other one goes beyond this)."""
 MAX_PENDING_PARAMS = 200_000
 """Above this many undrained per-epoch weights (the UI stalled), every other one is dropped:
 the landscape widget thins its path to a few hundred points anyway, and keeps the latest."""
@@ -53,9 +58,14 @@ class Drained:
     stats: EpochsEnded | None = None
     """The latest EpochsEnded: steps/s, lr, metrics, elapsed time."""
     fit: FitUpdated | None = None
+    """The newest snapshot: the one to draw."""
+    fits: list[tuple[FitUpdated, tuple[LayerHealth, ...]]] = field(default_factory=list)
+    """Every snapshot since the last drain, for the replay film, each with the network's
+    health at its epoch when that was recorded (else empty)."""
+    network: NetworkShown | None = None
+    """The newest whole network at rest (the backprop stepper's input)."""
     landscape: LandscapeChanged | None = None
     """Only the newest (widest) cost surface."""
-    """Only the newest snapshot: older ones were never worth drawing."""
     params: np.ndarray | None = None
     """(epochs, 1 or 2): the weights after each epoch since the last drain, for the cost
     landscape's path (one- and two-parameter models only). `stats` keeps only the latest
@@ -71,6 +81,8 @@ class Mailbox:
     def __init__(self, max_points: int = MAX_PENDING_POINTS) -> None:
         self._lock = threading.Lock()
         self._max_points = max_points
+        self._health_at: tuple[int, tuple[LayerHealth, ...]] = (-1, ())
+        """The newest chunk's last epoch and its health rows (kept across drains: a fit may come later)."""
         self._reset()
 
     def _reset(self) -> None:
@@ -84,6 +96,8 @@ class Mailbox:
         self._params: list[np.ndarray] = []
         self._n_params = 0
         self._fit: FitUpdated | None = None
+        self._fits: list[tuple[FitUpdated, tuple[LayerHealth, ...]]] = []
+        self._network: NetworkShown | None = None
         self._landscape: LandscapeChanged | None = None
         self._notes: deque[Note] = deque(maxlen=MAX_NOTES)
         self._dropped = 0
@@ -105,6 +119,7 @@ class Mailbox:
                     self._tx.append(event.epochs[keep])
                     self._ty.append(event.test_loss[keep])
                 self._stats = event
+                self._health_at = (event.last_epoch, event.health)
                 if self._n_points > self._max_points:
                     self._compact()
                 if event.params is not None and len(event.params):
@@ -116,7 +131,14 @@ class Mailbox:
                 self._landscape = event
             elif isinstance(event, FitUpdated):
                 self._fit = event
-            elif isinstance(event, (StateChanged, Warned, LearningRateChanged)):
+                at, rows = self._health_at
+                health = rows if at == event.epoch else ()
+                self._fits.append((event, health))
+                if len(self._fits) > MAX_PENDING_FITS:
+                    self._fits = self._fits[:-1:2] + self._fits[-1:]
+            elif isinstance(event, NetworkShown):
+                self._network = event
+            elif isinstance(event, (StateChanged, Warned, LearningRateChanged, PaceChanged)):
                 if len(self._notes) == self._notes.maxlen:
                     self._dropped += 1
                 self._notes.append(event)
@@ -154,6 +176,8 @@ class Mailbox:
                 started=self._started,
                 stats=self._stats,
                 fit=self._fit,
+                fits=self._fits,
+                network=self._network,
                 landscape=self._landscape,
                 notes=list(self._notes),
                 dropped_notes=self._dropped,

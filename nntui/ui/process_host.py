@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from nntui.engine.config import TrainConfig
 from nntui.engine.events import RunFailed, StateChanged
+from nntui.engine.pace import Pace
 from nntui.engine.session import DEFAULT_CHECKPOINT_S, DivergencePolicy, RunDirs
 from nntui.engine.worker import EXITED, StartRun, TrainerProcess
 from nntui.ui.host import CHUNK_SECONDS, FIT_INTERVAL_S
@@ -99,7 +100,9 @@ class ProcessHost:
 
     # -- commands ----------------------------------------------------------------------
 
-    def start(self, config: TrainConfig, *, paused: bool = False, resume: Path | None = None) -> None:
+    def start(
+        self, config: TrainConfig, *, paused: bool = False, resume: Path | None = None, pace: Pace = None
+    ) -> None:
         previous = self._run
         if previous is not None and not previous.exited.is_set():
             previous.stopped = True
@@ -112,7 +115,7 @@ class ProcessHost:
         job = StartRun(
             run_id=run.run_id, config=config, out=str(out) if out else None,
             resume=str(resume) if resume is not None else None, paused=paused, fit_interval=FIT_INTERVAL_S,
-            chunk_seconds=CHUNK_SECONDS, on_diverge=self.on_diverge, checkpoint_every=self.checkpoint_every,
+            chunk_seconds=CHUNK_SECONDS, on_diverge=self.on_diverge, checkpoint_every=self.checkpoint_every, pace=pace,
             trainer_factory=self.trainer_factory,
         )
         self._ensure_pump()
@@ -142,6 +145,10 @@ class ProcessHost:
     def set_lr(self, lr: float) -> None:
         if self.active:
             self._proc.set_lr(self._run.run_id, lr)  # type: ignore[union-attr]
+
+    def set_pace(self, pace: Pace) -> None:
+        if self.active:
+            self._proc.set_pace(self._run.run_id, pace)  # type: ignore[union-attr]
 
     async def shutdown(self, timeout: float = 1.0, reason: str = "quit") -> bool:
         """Stop the run, wait for the child to save and report it, then let the child go."""
