@@ -426,7 +426,8 @@ def bench_pty_bytes(mode: Mode, report: Report) -> None:
             _read_until(master, b"Quit", 60.0)  # start-up: the footer is painted last
             _read_for(master, 1.0)
             os.write(master, b" ")
-            _read_for(master, 2.0)  # training started, first plots drawn
+            _read_until(master, b"loss (log)", 60.0)  # training started, first plots drawn
+            _read_for(master, 1.0)
             data = _read_for(master, mode.pty_seconds)
         finally:
             _stop(master, proc)
@@ -453,7 +454,8 @@ def bench_key_latency(mode: Mode, report: Report) -> None:
         _read_until(master, b"Quit", 60.0)
         _read_for(master, 1.0)
         os.write(master, b" ")
-        _read_for(master, 2.0)
+        _read_until(master, b"loss (log)", 60.0)  # the first points drawn (the child may still be starting)
+        _read_for(master, 1.0)
         for _ in range(mode.key_presses):
             _read_for(master, 0.3)
             t0 = time.perf_counter()

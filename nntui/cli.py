@@ -14,6 +14,7 @@ from typing import Any, NoReturn
 from nntui import __version__
 from nntui.engine.config import FIELD_NAMES, TrainConfig, field_docs
 from nntui.engine.errors import NntuiError
+from nntui.engine.pace import Pace, parse_pace
 from nntui.engine.parsing import apply_text, parse_field
 from nntui.engine.presets import PRESETS, preset
 from nntui.engine.session import DEFAULT_CHECKPOINT_S, DIVERGENCE_POLICIES, ResumePlan, check_checkpoint_every
@@ -80,6 +81,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--on-diverge", choices=DIVERGENCE_POLICIES, default=None,
         help="when the loss becomes NaN/inf, after going back to the best weights: stop (headless default), "
         "pause (dashboard default) or lower (go on at a learning rate that was tried)",
+    )
+    run.add_argument(
+        "--pace", metavar="auto|max|EPOCHS/S", default=None,
+        help="dashboard: how fast a run goes so you can watch it (default auto: a short run takes ~10 s; "
+        "max: full speed); +/- and f change it while training",
     )
     run.add_argument(
         "--worker", choices=("process", "thread"), default=None,
@@ -157,6 +163,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.ui_hz is not None and not 0.2 <= args.ui_hz <= 30:
         return _refuse(f"ui-hz: {args.ui_hz} is not valid; expected 0.2 to 30")
 
+    pace: Pace = "auto"
+    if args.pace is not None:
+        if args.headless:
+            return _refuse("pace: headless runs are never paced (they go at full speed); drop --pace")
+        try:
+            pace = parse_pace(args.pace)
+        except NntuiError as exc:
+            return _refuse(str(exc))
     if args.headless:
         if args.on_diverge == "pause":
             return _refuse("on-diverge: 'pause' needs the dashboard (nobody can resume a headless run); "
@@ -179,7 +193,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     return run_app(
         config, out=args.out, ui_hz=args.ui_hz, resume=plan, checkpoint_every=args.checkpoint_every,
-        on_diverge=args.on_diverge or "pause", host=args.worker,
+        on_diverge=args.on_diverge or "pause", host=args.worker, pace=pace,
     )
 
 

@@ -220,3 +220,17 @@ def test_any_toml_text_loads_or_raises_our_error(tmp_path, text: str) -> None:
         load_toml(path)
     except NntuiError:
         pass
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "abc", "nan", "inf"])
+def test_a_bad_pace_is_one_line_naming_the_flag(capsys, value: str) -> None:
+    """The dashboard's --pace is checked before any terminal is needed."""
+    assert cli.main(["--pace", value]) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1 and "pace" in lines[0] and value in lines[0], lines
+
+
+def test_pace_with_headless_is_refused(capsys) -> None:
+    assert cli.main(["--headless", "--pace", "200"]) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1 and "pace" in lines[0] and "headless" in lines[0], lines

@@ -25,15 +25,26 @@ from textual.widgets import Footer
 
 from nntui.engine.config import TrainConfig, config_summary
 from nntui.engine.errors import ConfigError
-from nntui.engine.events import LayerHealth, LearningRateChanged, RunFailed, RunFinished, StateChanged, Warned
+from nntui.engine.events import (
+    LayerHealth,
+    LearningRateChanged,
+    PaceChanged,
+    RunFailed,
+    RunFinished,
+    StateChanged,
+    Warned,
+)
+from nntui.engine.pace import Pace, describe
 from nntui.engine.session import DEFAULT_CHECKPOINT_S, DivergencePolicy, ResumePlan
 from nntui.engine.signals import SIGNAL_EXIT, add_loop_handlers, remove_loop_handlers
 from nntui.ui.host import RunHost, make_host
 from nntui.ui.mailbox import Drained
 from nntui.ui.redraw import RedrawScheduler, default_ui_hz
+from nntui.ui.replay import Replay
 from nntui.ui.screens.confirm_reset import ConfirmReset
 from nntui.ui.screens.file_picker import FilePickerScreen, LoadedData
 from nntui.ui.screens.help import HelpScreen
+from nntui.ui.watching import Watching
 from nntui.ui.widgets.boundary import BoundaryPlot
 from nntui.ui.widgets.controls import LIVE_FIELDS, ControlPanel, DeviceChoice
 from nntui.ui.widgets.error_panel import ErrorPanel
@@ -49,7 +60,9 @@ from nntui.ui.widgets.too_small import MIN_HEIGHT, MIN_WIDTH, TooSmall
 if TYPE_CHECKING:
     from textual.driver import Driver
 
-class NntuiApp(App[int]):
+    from nntui.engine.backprop import NetworkInput
+
+class NntuiApp(Watching, App[int]):
     """Set up a network, press space, watch it learn; the keyboard stays live throughout."""
 
     CSS_PATH = "nntui.tcss"
@@ -67,6 +80,14 @@ class NntuiApp(App[int]):
         Binding("s", "stop", "Stop"),
         Binding("question_mark,f1", "help", "Help"),
         Binding("q", "quit", "Quit"),
+        Binding("b", "backprop", "Backprop"),
+        Binding("plus,equals_sign", "faster", "Faster", show=False),
+        Binding("minus", "slower", "Slower", show=False),
+        Binding("f", "full_speed", "Full speed", show=False),
+        Binding("left", "scrub(-1)", "Replay back", show=False),
+        Binding("right", "scrub(1)", "Replay on", show=False),
+        Binding("home", "scrub_home", "First frame", show=False),
+        Binding("end", "scrub_end", "Last frame", show=False),
         Binding("l", "toggle_log", "Log-y"),
         Binding("m", "toggle_smooth", "Smooth"),
         Binding("a", "gallery", "Activations"),
@@ -89,8 +110,15 @@ class NntuiApp(App[int]):
         host: str | None = None,
         checkpoint_every: float = DEFAULT_CHECKPOINT_S,
         on_diverge: DivergencePolicy = "pause",
+        pace: Pace = "auto",
     ) -> None:
         super().__init__()
+        self.pace = pace
+        """How fast runs go (epochs/s, "auto" or None for max): see engine/pace.py."""
+        self.replay = Replay()
+        self.network: NetworkInput | None = None
+        """The newest whole network at rest (the backprop stepper's input)."""
+        self._stepper_wanted = False
         self.config = config
         self.ui_hz = float(ui_hz) if ui_hz else default_ui_hz()
         self.host: RunHost = make_host(self, host, out=out, checkpoint_every=checkpoint_every, on_diverge=on_diverge)
@@ -124,7 +152,7 @@ class NntuiApp(App[int]):
     def compose(self) -> ComposeResult:
         with Container(id="dashboard"):
             with Horizontal(id="main"):
-                yield ControlPanel(self.config, self.devices, id="controls")
+                yield ControlPanel(self.config, self.devices, pace=self.pace, id="controls")
                 with Vertical(id="plots"):
                     yield ErrorPanel(id="error-panel")
                     yield Notice(id="notice")
@@ -243,9 +271,14 @@ class NntuiApp(App[int]):
             self.landscape.add_path(d.params)
         if d.stats is not None and d.stats.health:
             self._pending_health = d.stats.health
-        if d.fit is not None:
+        self.replay.record(d.fits)
+        if d.fit is not None and not self.replay.active:
             self.fit_plot.set_fit(d.fit)
             self.boundary.set_fit(d.fit)
+        if d.network is not None:
+            self.network = d.network.network
+            if self._stepper_wanted and len(self.screen_stack) == 1:
+                self.open_stepper()
         for note in d.notes:
             if isinstance(note, StateChanged):
                 if note.reason:
@@ -265,6 +298,11 @@ class NntuiApp(App[int]):
                 diverged = any(isinstance(n, StateChanged) and n.reason == note.message for n in d.notes)
                 if not diverged:
                     self.notice.show_notice(note.message, "info")
+            elif isinstance(note, PaceChanged):
+                s.pace = describe(note.pace) if note.cap is not None or note.pace is None else ""
+                s.pace_cap = note.cap
+                if note.epoch > s.start_epoch:
+                    self.loss_plot.add_marker(note.epoch, f"pace {describe(note.pace, note.cap)}")
             elif isinstance(note, LearningRateChanged):
                 self.loss_plot.add_marker(note.epoch, f"lr {note.new:g}")
                 s.lr = note.new
@@ -301,7 +339,8 @@ class NntuiApp(App[int]):
         if not self._too_small:
             training = self.status.state == "running"
             rationed = getattr(self.host, "shares_interpreter", False)
-            drawn = self.redraws.redraw(self.plots, self.loss_plot, training=training, rationed=rationed)
+            fast = (self.loss_plot, self.fit_plot, self.boundary) if self.status.pace_cap else (self.loss_plot,)
+            drawn = self.redraws.redraw(self.plots, fast, training=training, rationed=rationed)
             now = time.monotonic()
             if drawn and self._pending_health and (
                 not training or now - self._health_shown_at >= self.redraws.slow_period * 0.9
@@ -345,13 +384,19 @@ class NntuiApp(App[int]):
             state="starting", total=config.epochs, device=self._device_label(config.device),
             start_epoch=start_epoch, epoch=start_epoch,
         )
+        self.leave_replay()
+        self.network = None
+        if resume is not None:
+            self.load_film(resume, start_epoch)
+        else:
+            self.replay = Replay()
         self.loss_plot.clear("starting…")
         self.fit_plot.clear("starting…")
         self.boundary.clear("starting…")
         self.landscape.reset()
         self.health.reset()
         self._pending_health = ()
-        self.host.start(config, paused=paused, resume=resume)
+        self.host.start(config, paused=paused, resume=resume, pace=self.pace)
         self.panel.run_state = "paused" if paused else "running"
         for plot in self.plots:
             plot.redraw()
@@ -360,6 +405,7 @@ class NntuiApp(App[int]):
 
     def action_toggle_run(self) -> None:
         """Space: start a new run, or pause / resume the current one."""
+        self.leave_replay()
         if self.host.active:
             if self.status.state == "running":
                 self.host.pause()
@@ -378,6 +424,7 @@ class NntuiApp(App[int]):
 
     def action_step(self) -> None:
         """One epoch, then paused (pauses a running run after its next epoch)."""
+        self.leave_replay()
         if not self.host.active:
             config = self._config_or_refuse("step")
             if config is None:
@@ -390,6 +437,7 @@ class NntuiApp(App[int]):
 
     def action_reset(self) -> None:
         """A new run from epoch 0, paused: same seed, same initial weights."""
+        self.leave_replay()
         config = self._config_or_refuse("reset")
         if config is not None:
             self._start_run(config, paused=True)
@@ -612,6 +660,10 @@ class NntuiApp(App[int]):
             self.status.note = "changes apply on reset (r)"
             self.status_line.show(self.status)
 
+    @on(ControlPanel.PaceChanged)
+    def _pace_changed(self, event: ControlPanel.PaceChanged) -> None:
+        self.set_pace(event.pace)
+
     @on(ErrorPanel.Dismissed)
     def _error_dismissed(self) -> None:
         self.screen.set_focus(None)
@@ -656,6 +708,11 @@ class NntuiApp(App[int]):
         yield SystemCommand("Activation gallery", "Every activation's curve and derivative; pick one (a)",
                             self.action_gallery)
         yield SystemCommand("Open CSV…", "Train on your own data: choose a CSV file (o)", self.action_open_csv)
+        yield SystemCommand("Backprop stepper", "Take one gradient step apart, node by node (b)",
+                            self.action_backprop)
+        yield SystemCommand("Slower", "Pace: the next slower speed (-)", self.action_slower)
+        yield SystemCommand("Faster", "Pace: the next faster speed (+)", self.action_faster)
+        yield SystemCommand("Full speed", "Pace: max, no cap (f)", self.action_full_speed)
         yield SystemCommand("Help", "Keys and how the dashboard works (?)", self.action_help)
 
     # -- measurements -----------------------------------------------------------------------------------

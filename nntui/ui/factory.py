@@ -7,6 +7,7 @@ from pathlib import Path
 
 from nntui.engine.config import TrainConfig
 from nntui.engine.errors import NntuiError
+from nntui.engine.pace import Pace
 from nntui.engine.session import DEFAULT_CHECKPOINT_S, DivergencePolicy, ResumePlan, plan_resume
 from nntui.engine.signals import EXIT_BAD_INPUT
 from nntui.ui.app import NntuiApp
@@ -21,6 +22,7 @@ def create_app(
     host: str | None = None,
     checkpoint_every: float = DEFAULT_CHECKPOINT_S,
     on_diverge: DivergencePolicy = "pause",
+    pace: Pace = "auto",
 ) -> NntuiApp:
     """The dashboard for `config`.
 
@@ -38,7 +40,7 @@ def create_app(
     # need not import torch (2 s here) before the first frame
     return NntuiApp(
         config, out=out, ui_hz=ui_hz, resume=resume, host=host, checkpoint_every=checkpoint_every,
-        on_diverge=on_diverge,
+        on_diverge=on_diverge, pace=pace,
     )
 
 
@@ -51,12 +53,13 @@ def run_app(
     checkpoint_every: float = DEFAULT_CHECKPOINT_S,
     on_diverge: DivergencePolicy = "pause",
     host: str | None = None,
+    pace: Pace = "auto",
 ) -> int:
     """Run the dashboard in this terminal; returns the process exit code."""
     try:
         app = create_app(
             config, out=out, ui_hz=ui_hz, resume=resume, checkpoint_every=checkpoint_every, on_diverge=on_diverge,
-            host=host,
+            host=host, pace=pace,
         )
     except NntuiError as exc:
         print(f"nntui: error: {exc}", file=sys.stderr)

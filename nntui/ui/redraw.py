@@ -80,8 +80,10 @@ class RedrawScheduler:
         then, cpu_then = samples[0]
         return (cpu - cpu_then) / (now - then) if now - then > 0.2 else 0.0
 
-    def redraw(self, plots: Iterable[Plot], fast: Plot, *, training: bool, rationed: bool) -> bool:
-        """Redraw what is due: `fast` (the loss plot) at ui_hz, the others at `slow_period`.
+    def redraw(self, plots: Iterable[Plot], fast: tuple[Plot, ...], *, training: bool, rationed: bool) -> bool:
+        """Redraw what is due: the `fast` plots (the loss plot; the fit too while paced) at
+        ui_hz, the others at `slow_period`. While paced the trainer mostly sleeps, and the fit
+        must animate: every fast plot is drawn each tick (else one plot per tick).
         `rationed`: the trainer shares this interpreter, so the CPU budget applies.
         Returns False when the budget held every plot back this tick."""
         plots = tuple(plots)
@@ -92,9 +94,9 @@ class RedrawScheduler:
             return False
         drawn = False
         for plot in plots:
-            period = self.period if plot is fast else self.slow_period
+            period = self.period if plot in fast else self.slow_period
             due = plot.stale and plot not in self._deferred and (not training or now - plot.last_build >= period * 0.9)
-            if due and drawn and training:
+            if due and drawn and training and len(fast) == 1:
                 # one plot per tick while training: a key pressed during a redraw waits for
                 # one plot's render, not two; the other is drawn half a tick later
                 self._defer(plot, self.period / 2)

@@ -3,6 +3,7 @@
     python -m nntui.ui.screenshot assets/dashboard.svg [--preset lecture] [--epochs 3000]
     python -m nntui.ui.screenshot assets/boundary.svg --preset xor --epochs 1500
     python -m nntui.ui.screenshot assets/gallery.svg --view gallery --activation tanh
+    python -m nntui.ui.screenshot assets/stepper.svg --view stepper --nodes 12
 
 Runs the real app headless at 120×40 with the real trainer, starts training, waits until
 the loss has fallen for a while (the plots then show a curve and a bent fit), and saves
@@ -20,7 +21,8 @@ from pathlib import Path
 
 
 async def take(
-    path: Path, preset_name: str, epochs: int, size: tuple[int, int], view: str = "", activation: str = ""
+    path: Path, preset_name: str, epochs: int, size: tuple[int, int], view: str = "", activation: str = "",
+    nodes: int = 0,
 ) -> None:
     from nntui.engine.presets import preset
     from nntui.ui.factory import create_app
@@ -55,6 +57,17 @@ async def take(
             if activation:
                 app.screen.query_one(OptionList).highlighted = ACTIVATIONS.index(activation)
             await asyncio.sleep(0.5)
+        if view == "stepper":
+            from nntui.ui.screens.backprop import BackpropScreen
+
+            app.action_backprop()
+            while not (isinstance(app.screen, BackpropScreen) and app.screen.is_mounted):
+                if time.monotonic() > deadline:
+                    raise SystemExit("the stepper did not open")
+                await asyncio.sleep(0.1)
+            for _ in range(nodes):
+                app.screen.action_next()
+            await asyncio.sleep(0.5)
         app.save_screenshot(filename=path.name, path=str(path.parent))
         await app.host.shutdown(timeout=1.0)
 
@@ -65,13 +78,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--preset", default="lecture")
     parser.add_argument("--epochs", type=int, default=3000, help="take the picture after this many epochs")
     parser.add_argument("--size", default="120x40", help="terminal size, WxH")
-    parser.add_argument("--view", choices=["", "gallery"], default="", help="open a view over the dashboard first")
+    parser.add_argument("--view", choices=["", "gallery", "stepper"], default="",
+                        help="open a view over the dashboard first")
+    parser.add_argument("--nodes", type=int, default=0, help="with --view stepper: nodes to reveal")
     parser.add_argument("--activation", default="", help="with --view gallery: the activation to show")
     args = parser.parse_args(argv)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     width, height = (int(v) for v in args.size.lower().split("x"))
     args.path.parent.mkdir(parents=True, exist_ok=True)
-    asyncio.run(take(args.path, args.preset, args.epochs, (width, height), args.view, args.activation))
+    asyncio.run(take(args.path, args.preset, args.epochs, (width, height), args.view, args.activation, args.nodes))
     print(f"saved {args.path}")
     return 0
 

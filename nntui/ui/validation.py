@@ -48,3 +48,16 @@ class ConfigFieldValidator(Validator):
         base, others = self.context()
         problem = field_problem(self.field, value, base, others)
         return self.success() if problem is None else self.failure(problem)
+
+
+class PaceValidator(Validator):
+    """The pace field: auto, max, or epochs per second above 0."""
+
+    def validate(self, value: str) -> ValidationResult:
+        from nntui.engine.pace import parse_pace
+
+        try:
+            parse_pace(value)
+        except ConfigError as exc:
+            return self.failure(exc.allowed)
+        return self.success()

@@ -305,12 +305,14 @@ async def test_help_screen_and_command_palette_list_every_action() -> None:
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("question_mark")
         assert isinstance(app.screen, HelpScreen)
-        assert "one epoch" in screen_text(app)
+        shown = screen_text(app)
+        assert "one epoch" in shown and "replay" in shown and "backprop stepper" in shown and "pace" in shown
         await pilot.press("escape")
         assert not isinstance(app.screen, HelpScreen)
         titles = {c.title for c in app.get_system_commands(app.screen)}
         for title in ("Start / pause / resume", "Step one epoch", "Reset", "Stop", "Log-scale loss", "Smoothing",
-                      "Save screenshot (SVG)", "Help", "Quit", "Theme"):
+                      "Save screenshot (SVG)", "Help", "Quit", "Theme", "Backprop stepper", "Slower", "Faster",
+                      "Full speed"):
             assert title in titles
 
 

@@ -109,3 +109,27 @@ def test_real_binary_refuses_without_a_tty(tmp_path: Path) -> None:
                          env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert out.returncode == 2
     assert "--headless" in out.stderr and "\x1b[" not in out.stderr + out.stdout
+
+
+FIT_TITLE = re.compile(r"fit at epoch (\d+)")
+
+
+def test_the_default_run_animates_its_fit_in_a_real_terminal(tmp_path: Path) -> None:
+    """`nntui`, space: the lecture's run is paced, so the fit plot's title moves through at
+    least 4 different epochs within 4 s of the first frame of the fit."""
+    tmux = Tmux()
+    tmux.start(f"cd {tmp_path} && OMP_NUM_THREADS=1 TERM=xterm-256color {nntui_binary()}")
+    try:
+        wait_for(tmux, lambda s: "press space to train" in s, "the idle dashboard")
+        tmux.keys("Space")
+        wait_for(tmux, lambda s: FIT_TITLE.search(s) is not None, "the first fit")
+        seen: set[int] = set()
+        started = time.monotonic()
+        while time.monotonic() - started < 4.0:
+            seen.update(int(m) for m in FIT_TITLE.findall(tmux.capture()))
+            time.sleep(0.1)
+        assert len(seen) >= 4, f"fit titles seen in 4 s: {sorted(seen)}"
+        tmux.keys("q")
+        wait_for(tmux, lambda s: not tmux.alive(), "nntui to quit (its pane closes)", timeout=15)
+    finally:
+        tmux.kill()

@@ -15,6 +15,9 @@ KEYS: tuple[tuple[str, str], ...] = (
     ("n  or  .", "one epoch (pauses first if running)"),
     ("r", "reset: a new run from epoch 0, paused (same seed, same initial weights)"),
     ("s", "stop the run"),
+    ("-  +  f", "pace: slower, faster, full speed (auto: a short run takes ~10 s so you can watch it)"),
+    ("←  →  home  end", "replay: scrub the fit through the run (pauses first; space, n or r go on)"),
+    ("b", "backprop stepper: one gradient step taken apart, node by node (the network at rest)"),
     ("l", "log-scale loss axis on/off"),
     ("m", "smoothing of the loss curve on/off"),
     ("p  or  ctrl+s", "save an SVG screenshot"),
@@ -32,6 +35,8 @@ HELP_TEXT = (
     "underneath; a run will not start until they are fixed. While a run is going, a new learning rate applies at "
     "once (marked on the loss plot); other changes ask whether to reset.\n\n"
     "Keys go to the field you are typing in: press esc (or Enter) first.\n\n"
+    "Pace: the pace field (auto, max, or epochs per second) or -/+/f; a change shows on the loss plot. "
+    "Replay keeps about 256 frames of every run (saved with --out, back on --resume).\n\n"
     "Over SSH the plots redraw at 2 Hz (--ui-hz changes it). A diverging run pauses and says which epoch went bad "
     "and what learning rate to try."
 )

@@ -31,9 +31,10 @@ from nntui.engine.names import (
     REGRESSION_DATASETS,
     REGRESSION_LOSSES,
 )
+from nntui.engine.pace import Pace, parse_pace
 from nntui.engine.parsing import apply_text
 from nntui.engine.presets import PRESETS, preset
-from nntui.ui.validation import ConfigFieldValidator, field_problem
+from nntui.ui.validation import ConfigFieldValidator, PaceValidator, field_problem
 
 INPUT_FIELDS: dict[str, tuple[str, str]] = {
     # field: (label, placeholder)
@@ -60,6 +61,13 @@ class DeviceChoice:
     """The config's device value (cpu, cuda:0, mps)."""
     label: str
     """What the list shows, e.g. "cuda:0 (NVIDIA A100)"."""
+
+
+def pace_text(pace: Pace) -> str:
+    """A pace as the field shows it (and parses back)."""
+    if pace is None:
+        return "max"
+    return pace if isinstance(pace, str) else f"{pace:g}"
 
 
 def _text_of(config: TrainConfig, field: str) -> str:
@@ -139,6 +147,13 @@ class ControlPanel(VerticalScroll):
         def control(self) -> ControlPanel:
             return self.panel
 
+    class PaceChanged(Message):
+        """The pace field holds a new valid pace (epochs/s, "auto", or None for max)."""
+
+        def __init__(self, pace: Pace) -> None:
+            super().__init__()
+            self.pace = pace
+
     class ActionRequested(Message):
         """A button asked for an app action: toggle_run, step, reset or stop."""
 
@@ -146,8 +161,12 @@ class ControlPanel(VerticalScroll):
             super().__init__()
             self.action = action
 
-    def __init__(self, config: TrainConfig, devices: list[DeviceChoice] | None, *, id: str | None = None) -> None:
+    def __init__(
+        self, config: TrainConfig, devices: list[DeviceChoice] | None, *, pace: Pace = "auto", id: str | None = None
+    ) -> None:
         super().__init__(id=id)
+        self.pace: Pace = pace
+        """The committed pace (not a config field: how fast to train, not what)."""
         self.devices_known = devices is not None
         """False until the trainer has listed its devices (the process host's child imports
         torch for that; the panel shows "auto" and cpu meanwhile)."""
@@ -187,6 +206,13 @@ class ControlPanel(VerticalScroll):
         yield from self._select_row("optimizer", [(o, o) for o in OPTIMIZERS], c.optimizer)
         yield from self._select_row("loss", [(x, x) for x in _losses_for(c.dataset)], c.loss)
         yield from self._input_row("epochs", c)
+        with Horizontal(classes="field-row"):
+            yield Label("pace", classes="field-label")
+            yield Input(
+                pace_text(self.pace), placeholder="auto, max or 200 (epochs/s)", validators=[PaceValidator()],
+                compact=True, select_on_focus=False, id="pace",
+            )
+        yield Label("", id="err-pace", classes="field-error", markup=False)
         yield from self._input_row("batch_size", c)
         yield from self._input_row("seed", c)
         yield from self._input_row("test_fraction", c)
@@ -361,11 +387,18 @@ class ControlPanel(VerticalScroll):
     @on(Input.Changed)
     def _input_changed(self, event: Input.Changed) -> None:
         event.stop()
+        if event.input.id == "pace":
+            self._pace_problem()
+            return
         self._show_problems()
 
     @on(Input.Submitted)
     def _input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
+        if event.input.id == "pace":
+            if self._commit_pace():
+                self.screen.set_focus(None)
+            return
         self._commit()
         if not self.problems().get(event.input.id or ""):
             self.screen.set_focus(None)  # Enter applies and leaves the field: keys work again
@@ -373,7 +406,42 @@ class ControlPanel(VerticalScroll):
     @on(Input.Blurred)
     def _input_blurred(self, event: Input.Blurred) -> None:
         event.stop()
+        if event.input.id == "pace":
+            self._commit_pace()
+            return
         self._commit()
+
+    # -- the pace field -----------------------------------------------------------------------------
+
+    def set_pace(self, pace: Pace) -> None:
+        """Show `pace` (the app's +/- keys changed it); no message: the app already knows."""
+        self.pace = pace
+        with self.prevent(Input.Changed):
+            self.query_one("#pace", Input).value = pace_text(pace)
+        self._pace_problem()
+
+    def _pace_problem(self) -> str | None:
+        text = self.query_one("#pace", Input).value
+        try:
+            parse_pace(text)
+            problem = None
+        except ConfigError as exc:
+            problem = exc.allowed
+        self.query_one("#pace", Input).set_class(problem is not None, "-invalid")
+        label = self.query_one("#err-pace", Label)
+        label.update(problem or "")
+        label.display = problem is not None
+        return problem
+
+    def _commit_pace(self) -> bool:
+        """A valid pace that differs from the committed one goes up as PaceChanged."""
+        if self._pace_problem() is not None:
+            return False
+        pace = parse_pace(self.query_one("#pace", Input).value)
+        if pace != self.pace:
+            self.pace = pace
+            self.post_message(self.PaceChanged(pace))
+        return True
 
     @on(Select.Changed)
     def _select_changed(self, event: Select.Changed) -> None:

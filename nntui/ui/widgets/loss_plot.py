@@ -52,6 +52,8 @@ class LossPlot(PlotPanel):
         self.train = SeriesHistory()
         self.test = SeriesHistory()
         self.markers: list[LrMarker] = []
+        self.cursor: int | None = None
+        """Replay: the epoch whose fit is shown (a vertical line), None when live."""
         self.baseline: float | None = None
         """The least-squares fit's training loss: a reference line (how far the network is
         from the best a closed form does)."""
@@ -66,6 +68,7 @@ class LossPlot(PlotPanel):
         self.train = SeriesHistory()
         self.test = SeriesHistory()
         self.markers = []
+        self.cursor = None
         self.baseline = None
         self.waiting = waiting
         self.invalidate()
@@ -82,8 +85,14 @@ class LossPlot(PlotPanel):
         if len(epochs) or len(test_epochs):
             self.invalidate()
 
+    def set_cursor(self, epoch: int | None) -> None:
+        """Replay's cursor at `epoch` (None: live again); drawn at once (a key press)."""
+        if epoch != self.cursor:
+            self.cursor = epoch
+            self.redraw()
+
     def add_marker(self, epoch: int, label: str) -> None:
-        """A vertical line where the learning rate changed."""
+        """A vertical line where the learning rate (or the pace) changed."""
         self.markers.append(LrMarker(epoch, label))
         del self.markers[:-MAX_MARKERS]
         self.invalidate()
@@ -169,6 +178,12 @@ class LossPlot(PlotPanel):
                 room = (1 - (m.epoch - x_lo) / span) * columns
                 side: Literal["left", "right"] = "left" if room > len(m.label) + 1 else "right"
                 plt.text(m.label, m.epoch, hi, color=palette.marker, alignment=side)
+        if self.cursor is not None and x_lo <= self.cursor <= max(x_hi, x_lo + 1):
+            plt.vertical_line(self.cursor, color=palette.test)
+            room = (1 - (self.cursor - x_lo) / span) * columns
+            label = f"▶ {format_epoch(self.cursor)}"
+            side = "left" if room > len(label) + 1 else "right"
+            plt.text(label, self.cursor, lo, color=palette.test, alignment=side)
         if self.log_y:
             ticks, labels = log_ticks(lo, hi, max(2, (height - 4) // 2))
             plt.yticks(ticks, labels)

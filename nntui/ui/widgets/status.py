@@ -36,6 +36,12 @@ class RunStatus:
     metrics: dict[str, float] = field(default_factory=dict)
     note: str = ""
     """A short extra, e.g. "changes apply on reset"."""
+    pace: str = ""
+    """The pace asked for ("auto", "200/s", "max"); empty when the run is not paced."""
+    pace_cap: float | None = None
+    """The cap in force, epochs/s (auto resolved); None: full speed."""
+    replay: str = ""
+    """While scrubbing: the cursor's epoch and loss (replaces the live numbers)."""
 
     @property
     def epochs_per_s(self) -> float:
@@ -51,11 +57,15 @@ class RunStatus:
 def status_text(s: RunStatus) -> str:
     """The first line, most important first (a narrow terminal cuts the end); the rate and
     the ETA sit beside the progress bar (`rate_text`), so 80 columns show everything that matters."""
+    if s.replay:
+        return " │ ".join(("REPLAY", s.replay, "←/→ Home/End scrub, space/n/r to go on"))
     parts = [s.state.upper()]
     if s.total:
         parts.append(f"epoch {s.epoch:,}/{s.total:,}")
     parts.append(f"loss {fmt_loss(s.loss)}")
     parts.append(f"best {fmt_loss(s.best)}")
+    if s.pace and s.state in ("running", "paused", "starting"):
+        parts.append(f"pace {pace_label(s)}")
     if s.device:
         parts.append(s.device)
     if math.isfinite(s.test_loss):
@@ -69,6 +79,16 @@ def status_text(s: RunStatus) -> str:
             shown = f"{value:.3f}" if abs(value) < 1e3 else f"{value:.3g}"  # r2 of a diverged run: -1.7e+11
             parts.append(f"{key.replace('_', ' ')} {shown}")
     return " │ ".join(parts)
+
+
+def pace_label(s: RunStatus) -> str:
+    """auto with the rate it resolved to, or "auto (max)" when that cap is above what the run
+    can do anyway (a long run: auto never slows it)."""
+    if s.pace != "auto" or s.pace_cap is None:
+        return s.pace
+    if s.state == "running" and s.epochs_per_s > 0 and s.pace_cap > 1.5 * s.epochs_per_s:
+        return "auto (max)"
+    return f"auto {s.pace_cap:,.0f}/s"
 
 
 def rate_text(s: RunStatus) -> str:
