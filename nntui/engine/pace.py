@@ -16,8 +16,9 @@ Pace = float | Literal["auto"] | None
 """Epochs per second, "auto", or None for max (no cap)."""
 LEVELS = (5000.0, 1000.0, 200.0, 50.0, 10.0)
 """The steps of the +/- keys, fastest first (epochs per second)."""
-AUTO_SECONDS = 10.0
-"""auto: a run that would finish sooner than this at full speed is spread over this long."""
+AUTO_SECONDS = 12.0
+"""auto: a run that would finish sooner than this at full speed is spread over this long
+(about 10 s of animation: at the dashboard's 4 redraws a second, ~48 distinct fit frames)."""
 FRAMES_PER_S = 10.0
 """A paced run takes a fit snapshot this often (the dashboard draws one every redraw)."""
 MAX_PACE = 1e9
