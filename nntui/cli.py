@@ -88,6 +88,10 @@ def build_parser() -> argparse.ArgumentParser:
         "max: full speed); +/- and f change it while training",
     )
     run.add_argument(
+        "--compare", nargs="+", metavar="DIR", default=None,
+        help="dashboard: show these run directories as ghosts beside your runs (c opens the runs table)",
+    )
+    run.add_argument(
         "--worker", choices=("process", "thread"), default=None,
         help="dashboard: train in a child process (default) or in a thread of the UI process",
     )
@@ -193,7 +197,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     return run_app(
         config, out=args.out, ui_hz=args.ui_hz, resume=plan, checkpoint_every=args.checkpoint_every,
-        on_diverge=args.on_diverge or "pause", host=args.worker, pace=pace,
+        on_diverge=args.on_diverge or "pause", host=args.worker, pace=pace, compare=args.compare or (),
     )
 
 

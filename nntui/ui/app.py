@@ -111,8 +111,11 @@ class NntuiApp(Watching, App[int]):
         checkpoint_every: float = DEFAULT_CHECKPOINT_S,
         on_diverge: DivergencePolicy = "pause",
         pace: Pace = "auto",
+        compare: tuple[Path, ...] = (),
     ) -> None:
         super().__init__()
+        self.compare_dirs = compare
+        """Run directories to show as ghosts beside this session's runs (--compare)."""
         self.pace = pace
         """How fast runs go (epochs/s, "auto" or None for max): see engine/pace.py."""
         self.replay = Replay()

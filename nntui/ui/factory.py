@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from nntui.engine.config import TrainConfig
@@ -23,6 +24,7 @@ def create_app(
     checkpoint_every: float = DEFAULT_CHECKPOINT_S,
     on_diverge: DivergencePolicy = "pause",
     pace: Pace = "auto",
+    compare: Sequence[str | Path] = (),
 ) -> NntuiApp:
     """The dashboard for `config`.
 
@@ -40,7 +42,7 @@ def create_app(
     # need not import torch (2 s here) before the first frame
     return NntuiApp(
         config, out=out, ui_hz=ui_hz, resume=resume, host=host, checkpoint_every=checkpoint_every,
-        on_diverge=on_diverge, pace=pace,
+        on_diverge=on_diverge, pace=pace, compare=tuple(Path(p) for p in compare),
     )
 
 
@@ -54,12 +56,13 @@ def run_app(
     on_diverge: DivergencePolicy = "pause",
     host: str | None = None,
     pace: Pace = "auto",
+    compare: Sequence[str | Path] = (),
 ) -> int:
     """Run the dashboard in this terminal; returns the process exit code."""
     try:
         app = create_app(
             config, out=out, ui_hz=ui_hz, resume=resume, checkpoint_every=checkpoint_every, on_diverge=on_diverge,
-            host=host, pace=pace,
+            host=host, pace=pace, compare=compare,
         )
     except NntuiError as exc:
         print(f"nntui: error: {exc}", file=sys.stderr)
