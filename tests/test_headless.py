@@ -156,9 +156,13 @@ def test_no_tty_dashboard_points_at_headless(nntui_cmd) -> None:
 
 
 def test_engine_imports_no_ui(tmp_path: Path) -> None:
-    """The core runs a whole headless training without textual or plotext ever loading."""
+    """The core (every module of nntui.engine) loads, and runs a whole headless training,
+    without textual or plotext ever loading."""
     code = (
-        "import sys\n"
+        "import importlib, pkgutil, sys\n"
+        "import nntui.engine\n"
+        "for m in pkgutil.iter_modules(nntui.engine.__path__):\n"
+        "    importlib.import_module(f'nntui.engine.{m.name}')  # every engine module, not only the ones a run uses\n"
         "from nntui.engine.config import TrainConfig\n"
         "from nntui.engine.trainer import Trainer\n"
         "from nntui.headless import run_headless\n"

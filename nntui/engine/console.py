@@ -65,6 +65,7 @@ class ConsoleSink:
             self.say(
                 f"nntui: {event.reason} at epoch {at}: loss {fmt_loss6(event.final_loss)}, "
                 f"best {fmt_loss6(event.best_loss)}, {event.steps_per_s:,.0f} steps/s{extra}"
+                + (f", peak GPU memory {event.peak_memory / 2**20:,.1f} MiB" if event.peak_memory is not None else "")
             )
             if event.message:
                 self.say(f"nntui: {event.message}")

@@ -83,3 +83,16 @@ def device_label(device: torch.device) -> str:
         except Exception:
             return str(device)
     return str(device)
+
+
+def peak_memory(device: torch.device) -> int | None:
+    """The torch allocator's peak memory on a cuda device so far (bytes), else None.
+
+    A host-side counter of the caching allocator: reading it does not synchronize with the
+    device, so it can ride along with every chunk's read-back."""
+    if device.type != "cuda":
+        return None
+    try:
+        return int(torch.cuda.max_memory_allocated(device))
+    except (RuntimeError, AssertionError):  # a CPU-only build, or no driver
+        return None

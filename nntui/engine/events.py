@@ -81,6 +81,8 @@ class EpochsEnded:
     health: tuple[LayerHealth, ...] = ()
     params: np.ndarray | None = None
     """(epochs, 1 or 2): the weights after each epoch, for models with at most two parameters."""
+    peak_memory: int | None = None
+    """cuda: the torch allocator's peak memory so far, bytes (None elsewhere)."""
 
     @property
     def last_epoch(self) -> int:
@@ -183,6 +185,8 @@ class RunFinished:
     metrics: dict[str, float] = field(default_factory=dict)
     diverged_at: int | None = None
     """For diverged: the epoch whose loss or weights were NaN/inf (its chunk was not kept)."""
+    peak_memory: int | None = None
+    """cuda: the torch allocator's peak memory over the run, bytes (None elsewhere)."""
 
 
 @dataclass(frozen=True)

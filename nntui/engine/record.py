@@ -77,6 +77,9 @@ class RunRecord:
             out["baseline_degree"] = started.baseline.degree
         if fin is not None and fin.diverged_at is not None:
             out["diverged_at"] = fin.diverged_at
+        peak = fin.peak_memory if fin is not None else (last.peak_memory if last is not None else None)
+        if peak is not None:
+            out["cuda_peak_memory_bytes"] = peak  # the torch allocator's peak (cuda runs only)
         metrics = (fin.metrics if fin else None) or (last.metrics if last else {})
         for key, value in metrics.items():
             out[key] = value

@@ -26,7 +26,7 @@ from nntui.engine.checkpoint import Checkpoint, restore, to_cpu
 from nntui.engine.config import TrainConfig, resolve_loss
 from nntui.engine.control import Control
 from nntui.engine.data import Dataset, make_dataset
-from nntui.engine.devices import device_label, resolve_device
+from nntui.engine.devices import device_label, peak_memory, resolve_device
 from nntui.engine.divergence import WeightsSnapshot, diverged_message, probe_lr
 from nntui.engine.errors import ConfigError, NntuiError
 from nntui.engine.events import (
@@ -303,7 +303,7 @@ class Trainer:
                     epochs=epochs, train_loss=train, test_loss=test, elapsed_s=self.active_s,
                     steps_per_s=steps_per_s, total_epochs=total, lr=self.optimizer.param_groups[0]["lr"],
                     metrics=metrics, health=self.snapshots.health(self.x) if c.health else (),
-                    params=path,
+                    params=path, peak_memory=peak_memory(self.device),
                 )
             )
             tracker = self.landscape_tracker
@@ -336,6 +336,7 @@ class Trainer:
             reason="done" if why is None else "stopped", epoch=self.epoch, final_loss=last_loss,
             best_loss=self.best, steps_per_s=overall, elapsed_s=self.active_s,
             message="" if why in (None, "", "stopped") else why, metrics=metrics,
+            peak_memory=peak_memory(self.device),
         )
         if self.on_checkpoint:
             self.on_checkpoint(self.checkpoint())
@@ -552,6 +553,7 @@ class Trainer:
         finished = RunFinished(
             reason="diverged", epoch=self.epoch, final_loss=last, best_loss=self.best, steps_per_s=steps_per_s,
             elapsed_s=self.active_s, message=message, suggested_lr=suggestion, diverged_at=bad,
+            peak_memory=peak_memory(self.device),
         )
         if self.on_checkpoint:
             self.on_checkpoint(self.checkpoint())

@@ -271,3 +271,21 @@ def test_divergence_reports_the_kept_epoch_and_where_it_broke() -> None:
     assert result.epoch == trainer.checkpoint().epoch == kept
     assert result.diverged_at is not None and result.diverged_at > result.epoch
     assert f"epoch {result.diverged_at}" in result.message
+
+
+def test_the_summary_has_the_cuda_peak_memory_only_where_there_is_one() -> None:
+    """On the CPU there is no allocator peak to report; a cuda run's RunFinished carries one
+    and summary.json (headless too) records it."""
+    from nntui.engine.events import RunFinished
+    from nntui.engine.record import RunRecord
+
+    events: list[object] = []
+    Trainer(TrainConfig(epochs=5)).run(events.append)
+    assert isinstance(events[-1], RunFinished) and events[-1].peak_memory is None
+    record = RunRecord()
+    for e in events:
+        record(e)  # type: ignore[arg-type]
+    assert "cuda_peak_memory_bytes" not in record.summary("done")
+    record(RunFinished(reason="done", epoch=5, final_loss=1.0, best_loss=1.0, steps_per_s=1.0, elapsed_s=1.0,
+                       peak_memory=123_456))
+    assert record.summary("done")["cuda_peak_memory_bytes"] == 123_456
