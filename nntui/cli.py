@@ -7,6 +7,7 @@ bad flags answer at once; torch and the UI load when they are needed.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
@@ -97,6 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--ui-hz", type=float, metavar="HZ", help="dashboard redraw rate (default 4, 2 over SSH)")
     run.add_argument("--list-devices", action="store_true", help="print the devices this machine can train on")
+    from nntui.serve import add_serve_arguments
+
+    add_serve_arguments(p.add_argument_group("browser (nntui --serve; needs nntui[serve])"))
 
     docs = field_docs()
     fields = p.add_argument_group("training settings (the TOML keys are the same names with _)")
@@ -156,6 +160,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         for d in available_devices():
             print(d.label)
         return 0
+    from nntui.serve import check_serve_args
+
+    if (problem := check_serve_args(args)) is not None:
+        return _refuse(problem)
     try:
         config, plan = config_from_args(args)
         check_checkpoint_every(args.checkpoint_every)
@@ -175,6 +183,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             pace = parse_pace(args.pace)
         except NntuiError as exc:
             return _refuse(str(exc))
+    if args.serve:
+        from nntui.serve import DEFAULT_HOST, DEFAULT_PORT, run_serve, tab_argv
+
+        return run_serve(args.host or DEFAULT_HOST, args.port or DEFAULT_PORT,
+                         tab_argv(sys.argv[1:] if argv is None else argv), args.out)
+
     if args.headless:
         if args.on_diverge == "pause":
             return _refuse("on-diverge: 'pause' needs the dashboard (nobody can resume a headless run); "
@@ -186,7 +200,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             checkpoint_every=args.checkpoint_every, on_diverge=args.on_diverge or "stop",
         )
 
-    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+    # a tab of nntui --serve has pipes, not a terminal: Textual's web driver talks to the browser
+    web_tab = os.environ.get("TEXTUAL_DRIVER", "").endswith("web_driver:WebDriver")
+    if not web_tab and not (sys.stdin.isatty() and sys.stdout.isatty()):
         print(
             "nntui: the dashboard needs a terminal (stdin/stdout are not a TTY).\n"
             "For scripts, cron and CI run:  nntui --headless [flags]   (see nntui --help)",

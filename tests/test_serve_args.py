@@ -19,12 +19,9 @@ from pathlib import Path
 import pytest
 
 from nntui import serve
-from nntui.cli import build_parser, main
+from nntui.cli import main
 from nntui.serve import add_serve_arguments, check_serve_args, is_loopback, tab_argv, tab_command
 from nntui.serve_tab import claim_tab_dir
-
-WIRED = "--serve" in build_parser().format_help()
-needs_cli = pytest.mark.skipif(not WIRED, reason="cli.py does not offer --serve yet (see nntui/serve.py)")
 
 
 def parse(*argv: str) -> argparse.Namespace:
@@ -152,7 +149,6 @@ def test_without_textual_serve_one_line_and_exit_2(monkeypatch: pytest.MonkeyPat
 # -- through the real command line --------------------------------------------------------------
 
 
-@needs_cli
 @pytest.mark.parametrize(
     ("argv", "expected"),
     [
@@ -169,7 +165,6 @@ def test_cli_refuses_in_one_line(argv: list[str], expected: str, capsys: pytest.
     assert err.count("\n") == 1 and expected in err, err
 
 
-@needs_cli
 def test_cli_port_in_use_before_anything_starts(listener: int, tmp_path: Path) -> None:
     """A real process: the refusal comes before any banner, and no tab directory is made."""
     done = subprocess.run(
@@ -182,7 +177,6 @@ def test_cli_port_in_use_before_anything_starts(listener: int, tmp_path: Path) -
     assert not (tmp_path / "runs").exists()
 
 
-@needs_cli
 def test_cli_host_that_does_not_resolve(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     def no_such_host(*args: object, **kwargs: object) -> None:
         raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")

@@ -29,16 +29,12 @@ from typing import Any
 
 import pytest
 
-from nntui.cli import build_parser
-
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 needs_chromium = pytest.mark.skipif(not os.path.exists(CHROMIUM),
                                     reason="chromium is not installed (.ci/run installs it)")
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.timeout(120),
-    pytest.mark.skipif("--serve" not in build_parser().format_help(),
-                       reason="cli.py does not offer --serve yet (see nntui/serve.py)"),
 ]
 
 DEADLINE = 45.0
