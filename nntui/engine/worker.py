@@ -74,7 +74,15 @@ class StartRun:
 
 
 def _child_main(conn: Connection) -> None:
-    """The child: warm up, then train one run after another until told to quit."""
+    """The child: warm up, then train one run after another until told to quit. A parent
+    gone before the child is ready (the app closed during start-up) ends it quietly."""
+    try:
+        _serve(conn)
+    except (BrokenPipeError, ConnectionResetError, EOFError):
+        pass
+
+
+def _serve(conn: Connection) -> None:
     # The parent owns the terminal and decides what a signal means; the child only obeys
     # its commands (a Ctrl-C in the terminal reaches the whole process group).
     for name in ("SIGINT", "SIGTERM", "SIGHUP"):
