@@ -44,6 +44,9 @@ examples:
   nntui --headless --hidden 32,32 --activation tanh --optimizer adam --lr 0.01 --dataset sine
   nntui --headless --data houses.csv --target price --out runs/houses --json
   nntui --headless --resume runs/houses   continue a saved run
+  nntui watch runs/houses                 follow a run another process writes (from any terminal)
+  nntui sweep --vary activation=relu,tanh --vary lr=1e-3..1e-1:log3 --out sweeps/a   train a grid
+  nntui --serve                           the dashboard in a browser tab (http://localhost:8000)
 
 exit codes: 0 done, 1 internal error, 2 bad input, 3 diverged (NaN/inf),
             129 SIGHUP, 130 Ctrl-C, 143 SIGTERM (metrics flushed and a checkpoint written first)
@@ -151,9 +154,22 @@ def join_negative_values(argv: Sequence[str]) -> list[str]:
     return out
 
 
+SUBCOMMANDS = ("watch", "sweep")
+"""`nntui watch DIR...` follows run directories; `nntui sweep --vary ...` trains a grid."""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    words = list(sys.argv[1:] if argv is None else argv)
+    if words[:1] == ["watch"]:
+        from nntui.ui.watch import main as watch_main
+
+        return watch_main(words[1:])
+    if words[:1] == ["sweep"]:
+        from nntui.sweep_cli import main as sweep_main
+
+        return sweep_main(words[1:])
     parser = build_parser()
-    args = parser.parse_args(join_negative_values(sys.argv[1:] if argv is None else argv))
+    args = parser.parse_args(join_negative_values(words))
     if args.list_devices:
         from nntui.engine.devices import available_devices
 

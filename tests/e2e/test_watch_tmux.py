@@ -12,7 +12,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -28,12 +27,8 @@ BRAILLE = re.compile("[\u2801-\u28ff]")
 
 
 def watch_command() -> str:
-    """`nntui watch` once cli.py routes it to nntui.ui.watch.main; until then the same main
-    through `python -m nntui.ui.watch` (the same code, another entry point)."""
-    out = subprocess.run([nntui_binary(), "watch", "--help"], capture_output=True, text=True, timeout=60)
-    if out.returncode == 0 and "usage: nntui watch" in out.stdout:
-        return f"{nntui_binary()} watch"
-    return f"{sys.executable} -m nntui.ui.watch"
+    """The real `nntui watch` command (the console script)."""
+    return f"{nntui_binary()} watch"
 
 
 @pytest.mark.slow
