@@ -37,6 +37,7 @@ from nntui.engine.events import (
 from nntui.engine.pace import Pace, describe
 from nntui.engine.session import DEFAULT_CHECKPOINT_S, DivergencePolicy, ResumePlan
 from nntui.engine.signals import SIGNAL_EXIT, add_loop_handlers, remove_loop_handlers
+from nntui.ui.comparing import Comparing
 from nntui.ui.host import RunHost, make_host
 from nntui.ui.mailbox import Drained
 from nntui.ui.redraw import RedrawScheduler, default_ui_hz
@@ -45,10 +46,10 @@ from nntui.ui.screens.confirm_reset import ConfirmReset
 from nntui.ui.screens.file_picker import FilePickerScreen, LoadedData
 from nntui.ui.screens.help import HelpScreen
 from nntui.ui.watching import Watching
-from nntui.ui.widgets.boundary import BoundaryPlot
 from nntui.ui.widgets.controls import LIVE_FIELDS, ControlPanel, DeviceChoice
 from nntui.ui.widgets.error_panel import ErrorPanel
 from nntui.ui.widgets.fit_plot import FitPlot
+from nntui.ui.widgets.ghost_boundary import SwitchableBoundary
 from nntui.ui.widgets.health import HealthTable
 from nntui.ui.widgets.landscape import LandscapePlot
 from nntui.ui.widgets.loss_plot import LossPlot
@@ -62,7 +63,7 @@ if TYPE_CHECKING:
 
     from nntui.engine.backprop import NetworkInput
 
-class NntuiApp(Watching, App[int]):
+class NntuiApp(Comparing, Watching, App[int]):
     """Set up a network, press space, watch it learn; the keyboard stays live throughout."""
 
     CSS_PATH = "nntui.tcss"
@@ -93,6 +94,7 @@ class NntuiApp(Watching, App[int]):
         Binding("a", "gallery", "Activations"),
         Binding("o", "open_csv", "Open CSV"),
         Binding("p", "save_screenshot", "Screenshot"),
+        Binding("c", "runs_table", "Runs"),
         Binding("ctrl+s", "save_screenshot", "Screenshot", show=False, priority=True),
         Binding("escape", "leave_field", "Leave field", show=False),
         # Textual's own ctrl+c only says "press ctrl+q"; here it means what it means in a shell
@@ -116,6 +118,7 @@ class NntuiApp(Watching, App[int]):
         super().__init__()
         self.compare_dirs = compare
         """Run directories to show as ghosts beside this session's runs (--compare)."""
+        self.init_comparing()
         self.pace = pace
         """How fast runs go (epochs/s, "auto" or None for max): see engine/pace.py."""
         self.replay = Replay()
@@ -163,7 +166,7 @@ class NntuiApp(Watching, App[int]):
                     with Horizontal(id="fit-row"):
                         # the fit curve (or predicted vs actual); for 2-D classes the boundary instead
                         yield FitPlot(id="fit-plot")
-                        yield BoundaryPlot(id="boundary-plot")
+                        yield SwitchableBoundary(id="boundary-plot")
                         # beside the fit, for one- and two-parameter models only
                         yield LandscapePlot(id="landscape-plot")
                     yield HealthTable(id="health-table")
@@ -174,7 +177,7 @@ class NntuiApp(Watching, App[int]):
     def on_mount(self) -> None:
         self.loss_plot = self.query_one(LossPlot)
         self.fit_plot = self.query_one(FitPlot)
-        self.boundary = self.query_one(BoundaryPlot)
+        self.boundary = self.query_one(SwitchableBoundary)
         self.landscape = self.query_one(LandscapePlot)
         self.health = self.query_one(HealthTable)
         self.boundary.display = False
@@ -189,6 +192,7 @@ class NntuiApp(Watching, App[int]):
         self._ticker = self.set_interval(1 / self.ui_hz, self._tick, name="ui-tick")
         self._install_signal_handlers()
         self.call_after_refresh(self._freeze_startup_objects)
+        self.read_compare_dirs()
         if self.resume_plan is not None:
             plan = self.resume_plan
             self._start_run(self.config, paused=True, resume=plan.rundir, start_epoch=plan.epoch)
@@ -329,6 +333,7 @@ class NntuiApp(Watching, App[int]):
                     self.notify(
                         f"Done: {fin.epoch:,} epochs, loss {fin.final_loss:.4g}, {fin.steps_per_s:,.0f} steps/s."
                     )
+                self.keep_run(fin)
         self.panel.run_state = s.state
 
     @property
@@ -378,6 +383,7 @@ class NntuiApp(Watching, App[int]):
     def _start_run(
         self, config: TrainConfig, *, paused: bool, resume: Path | None = None, start_epoch: int = 0
     ) -> None:
+        self.retire_run(config)  # the run on screen stays as a ghost
         self.error_panel.hide()
         if not (resume is not None and self.notice.has_class("-info")):
             self.notice.hide()
@@ -713,6 +719,8 @@ class NntuiApp(Watching, App[int]):
         yield SystemCommand("Open CSV…", "Train on your own data: choose a CSV file (o)", self.action_open_csv)
         yield SystemCommand("Backprop stepper", "Take one gradient step apart, node by node (b)",
                             self.action_backprop)
+        yield SystemCommand("Runs table", "Earlier runs and run directories: ghosts, numbers, fits (c)",
+                            self.action_runs_table)
         yield SystemCommand("Slower", "Pace: the next slower speed (-)", self.action_slower)
         yield SystemCommand("Faster", "Pace: the next faster speed (+)", self.action_faster)
         yield SystemCommand("Full speed", "Pace: max, no cap (f)", self.action_full_speed)

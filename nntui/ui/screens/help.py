@@ -18,6 +18,7 @@ KEYS: tuple[tuple[str, str], ...] = (
     ("-  +  f", "pace: slower, faster, full speed (auto: a short run takes ~10 s so you can watch it)"),
     ("←  →  home  end", "replay: scrub the fit through the run (pauses first; space, n or r go on)"),
     ("b", "backprop stepper: one gradient step taken apart, node by node (the network at rest)"),
+    ("c", "runs table: earlier runs (dimmed on the loss plot), their numbers and fits; load a config"),
     ("l", "log-scale loss axis on/off"),
     ("m", "smoothing of the loss curve on/off"),
     ("p  or  ctrl+s", "save an SVG screenshot"),
@@ -37,6 +38,8 @@ HELP_TEXT = (
     "Keys go to the field you are typing in: press esc (or Enter) first.\n\n"
     "Pace: the pace field (auto, max, or epochs per second) or -/+/f; a change shows on the loss plot. "
     "Replay keeps about 256 frames of every run (saved with --out, back on --resume).\n\n"
+    "Compare: a run that finishes or is stopped stays on the loss plot, dimmed and labelled by what differs "
+    "from the current settings; c lists these runs. nntui --compare DIR adds run directories (or add them in c).\n\n"
     "Over SSH the plots redraw at 2 Hz (--ui-hz changes it). A diverging run pauses and says which epoch went bad "
     "and what learning rate to try."
 )
