@@ -96,6 +96,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="dashboard: show these run directories as ghosts beside your runs (c opens the runs table)",
     )
     run.add_argument(
+        "--on-hangup", choices=("save", "train"), default="save",
+        help="dashboard, when the terminal hangs up with SIGHUP ignored (trap '' HUP): save the run and exit 129 "
+        "(default), or train on without a screen and save at the end",
+    )
+    run.add_argument(
         "--worker", choices=("process", "thread"), default=None,
         help="dashboard: train in a child process (default) or in a thread of the UI process",
     )
@@ -230,6 +235,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return run_app(
         config, out=args.out, ui_hz=args.ui_hz, resume=plan, checkpoint_every=args.checkpoint_every,
         on_diverge=args.on_diverge or "pause", host=args.worker, pace=pace, compare=args.compare or (),
+        on_hangup=args.on_hangup,
     )
 
 

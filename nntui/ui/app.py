@@ -38,6 +38,7 @@ from nntui.engine.pace import Pace, describe
 from nntui.engine.session import DEFAULT_CHECKPOINT_S, DivergencePolicy, ResumePlan
 from nntui.engine.signals import SIGNAL_EXIT, add_loop_handlers, remove_loop_handlers
 from nntui.ui.comparing import Comparing
+from nntui.ui.hangup import HangUp, HangupPolicy
 from nntui.ui.host import RunHost, make_host
 from nntui.ui.mailbox import Drained
 from nntui.ui.redraw import RedrawScheduler, default_ui_hz
@@ -50,6 +51,7 @@ from nntui.ui.widgets.controls import LIVE_FIELDS, ControlPanel, DeviceChoice
 from nntui.ui.widgets.error_panel import ErrorPanel
 from nntui.ui.widgets.fit_plot import FitPlot
 from nntui.ui.widgets.ghost_boundary import SwitchableBoundary
+from nntui.ui.widgets.gpu_panel import GpuPanel
 from nntui.ui.widgets.health import HealthTable
 from nntui.ui.widgets.landscape import LandscapePlot
 from nntui.ui.widgets.loss_plot import LossPlot
@@ -63,7 +65,7 @@ if TYPE_CHECKING:
 
     from nntui.engine.backprop import NetworkInput
 
-class NntuiApp(Comparing, Watching, App[int]):
+class NntuiApp(Comparing, Watching, HangUp, App[int]):
     """Set up a network, press space, watch it learn; the keyboard stays live throughout."""
 
     CSS_PATH = "nntui.tcss"
@@ -114,8 +116,12 @@ class NntuiApp(Comparing, Watching, App[int]):
         on_diverge: DivergencePolicy = "pause",
         pace: Pace = "auto",
         compare: tuple[Path, ...] = (),
+        on_hangup: HangupPolicy = "save",
     ) -> None:
         super().__init__()
+        self.on_hangup: HangupPolicy = on_hangup
+        """What a terminal hang-up with SIGHUP ignored does: save and exit 129, or train on."""
+        self.headless_since_hangup = False
         self.compare_dirs = compare
         """Run directories to show as ghosts beside this session's runs (--compare)."""
         self.init_comparing()
@@ -169,7 +175,9 @@ class NntuiApp(Comparing, Watching, App[int]):
                         yield SwitchableBoundary(id="boundary-plot")
                         # beside the fit, for one- and two-parameter models only
                         yield LandscapePlot(id="landscape-plot")
-                    yield HealthTable(id="health-table")
+                    with Horizontal(id="health-row"):
+                        yield HealthTable(id="health-table")
+                        yield GpuPanel(id="gpu-panel")  # cuda runs only
             yield StatusLine(id="status")
         yield TooSmall(id="too-small")
         yield Footer(compact=True)
@@ -183,6 +191,9 @@ class NntuiApp(Comparing, Watching, App[int]):
         self.boundary.display = False
         self.landscape.display = False
         self.health.display = self.config.health
+        self.gpu = self.query_one(GpuPanel)
+        self.gpu.display = False
+        self.query_one("#health-row").display = self.config.health
         self.panel = self.query_one(ControlPanel)
         self.status_line = self.query_one(StatusLine)
         self.error_panel = self.query_one(ErrorPanel)
@@ -228,6 +239,9 @@ class NntuiApp(Comparing, Watching, App[int]):
     def _tick(self) -> None:
         if not self.is_running:
             return
+        if self.headless_since_hangup:
+            self._tick_without_terminal()
+            return
         if not self.panel.devices_known:
             self._take_devices()
         drained = self.host.mailbox.drain()
@@ -245,6 +259,7 @@ class NntuiApp(Comparing, Watching, App[int]):
             self.boundary.display = started.task == "classification" and len(started.input_names) == 2
             self.fit_plot.display = not self.boundary.display
             self.health.display = started.config.health
+            self._show_gpu(started.device)
             s.device = started.device_label
             s.total = started.config.epochs
             s.start_epoch = s.epoch = started.start_epoch
@@ -272,6 +287,8 @@ class NntuiApp(Comparing, Watching, App[int]):
             s.elapsed_s = st.elapsed_s
             s.lr = st.lr
             s.metrics = dict(st.metrics)
+            if st.peak_memory is not None:
+                self.gpu.set_peak_memory(st.peak_memory)
         if d.landscape is not None:
             self.landscape.set_landscape(d.landscape.landscape)
         if d.params is not None:
@@ -577,6 +594,32 @@ class NntuiApp(Comparing, Watching, App[int]):
         if last is not None and isinstance(last.finished, RunFinished):
             self.status.epoch = last.finished.epoch
         self.exit(code)
+
+    async def _on_exit_app(self) -> None:
+        """An exit from outside the app's own keys (textual-serve closing a tab sends "quit",
+        which Textual turns into ExitApp) still stops and saves the run first."""
+        if not self._leaving:
+            await self._leave(0, "quit")  # it calls exit(), which comes back here
+            return
+        await super()._on_exit_app()
+
+    def _tick_without_terminal(self) -> None:
+        """--on-hangup train: the terminal is gone; drain the run, draw nothing, leave at its end."""
+        drained = self.host.mailbox.drain()
+        if drained is not None and drained.finished is not None:
+            self.host.mark_finished()
+        if not self.host.active and not self._leaving:
+            self.call_later(self._leave, 0, "the run ended after the terminal hung up")
+
+    def _show_gpu(self, device: str) -> None:
+        """The GPU panel beside the health table for a cuda run (NVML sampled in a thread)."""
+        cuda = device.startswith("cuda")
+        self.gpu.display = cuda
+        self.query_one("#health-row").display = cuda or self.health.display
+        if cuda:
+            self.gpu.start_monitor(int(device.partition(":")[2] or 0))
+        else:
+            self.gpu.stop_monitor()
 
     def get_driver_class(self) -> type[Driver]:
         """Textual's choice, with its Linux/macOS driver made safe for a terminal that hangs up

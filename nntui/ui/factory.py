@@ -12,6 +12,7 @@ from nntui.engine.pace import Pace
 from nntui.engine.session import DEFAULT_CHECKPOINT_S, DivergencePolicy, ResumePlan, plan_resume
 from nntui.engine.signals import EXIT_BAD_INPUT
 from nntui.ui.app import NntuiApp
+from nntui.ui.hangup import HangupPolicy
 
 
 def create_app(
@@ -25,6 +26,7 @@ def create_app(
     on_diverge: DivergencePolicy = "pause",
     pace: Pace = "auto",
     compare: Sequence[str | Path] = (),
+    on_hangup: HangupPolicy = "save",
 ) -> NntuiApp:
     """The dashboard for `config`.
 
@@ -42,7 +44,7 @@ def create_app(
     # need not import torch (2 s here) before the first frame
     return NntuiApp(
         config, out=out, ui_hz=ui_hz, resume=resume, host=host, checkpoint_every=checkpoint_every,
-        on_diverge=on_diverge, pace=pace, compare=tuple(Path(p) for p in compare),
+        on_diverge=on_diverge, pace=pace, compare=tuple(Path(p) for p in compare), on_hangup=on_hangup,
     )
 
 
@@ -57,12 +59,13 @@ def run_app(
     host: str | None = None,
     pace: Pace = "auto",
     compare: Sequence[str | Path] = (),
+    on_hangup: HangupPolicy = "save",
 ) -> int:
     """Run the dashboard in this terminal; returns the process exit code."""
     try:
         app = create_app(
             config, out=out, ui_hz=ui_hz, resume=resume, checkpoint_every=checkpoint_every, on_diverge=on_diverge,
-            host=host, pace=pace, compare=compare,
+            host=host, pace=pace, compare=compare, on_hangup=on_hangup,
         )
     except NntuiError as exc:
         print(f"nntui: error: {exc}", file=sys.stderr)

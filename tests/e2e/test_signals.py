@@ -165,3 +165,73 @@ def _last_epoch(metrics: Path) -> int:
     except FileNotFoundError:
         return 0
     return int(lines[-1].split(",")[0]) if len(lines) > 1 and lines[-1][:1].isdigit() else 0
+
+
+def _cpu_seconds(pid: int) -> float:
+    """utime + stime of one process (not its children: the trainer child trains on its own core)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _hang_up_with_sighup_ignored(tmp_path: Path, *flags: str) -> tuple[int, float, float]:
+    """nntui as its terminal's session leader with SIGHUP ignored (`trap '' HUP`, so the hang-up
+    sends no signal that counts); the terminal hangs up after some training. Returns the exit
+    code, the seconds it lived after the hang-up, and the largest share of a core it used in any
+    second of that time (a spinning thread shows as ~1.0; leaving takes ~0.1 s of CPU)."""
+    master, slave = os.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+    env = {**os.environ, "TERM": "xterm-256color", "OMP_NUM_THREADS": "1"}
+    command = f"trap '' HUP; exec {nntui_binary()} --out {tmp_path / 'run'} " + " ".join(flags)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CONTROLLING_TTY_SHIM, os.ttyname(slave), "/bin/bash", "-c", command],
+        cwd=tmp_path, env=env, start_new_session=True, stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        _read_pty_until(master, lambda out: b"Quit" in out, "the first frame")
+        os.close(slave)
+        slave = -1
+        os.write(master, b" ")
+        metrics = tmp_path / "run" / "metrics.csv"
+        _read_pty_until(master, lambda _: _last_epoch(metrics) > 200, "a few hundred epochs")
+        os.close(master)  # the terminal hangs up
+        master = -1
+        hung_up = time.monotonic()
+        peak, last_t, last_cpu = 0.0, hung_up, _cpu_seconds(proc.pid)
+        while proc.poll() is None and time.monotonic() - hung_up < 60:
+            time.sleep(1.0)
+            try:
+                cpu = _cpu_seconds(proc.pid)
+            except (FileNotFoundError, ProcessLookupError, IndexError):
+                break  # exited between the poll and the read
+            now = time.monotonic()
+            peak = max(peak, (cpu - last_cpu) / (now - last_t))
+            last_t, last_cpu = now, cpu
+        code = proc.wait(timeout=30)
+        return code, time.monotonic() - hung_up, peak
+    finally:
+        for fd in (master, slave):
+            if fd >= 0:
+                os.close(fd)
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def test_hang_up_with_sighup_ignored_saves_and_exits_129_without_spinning(tmp_path: Path) -> None:
+    """`trap '' HUP`: no signal ends the app, so it must notice the dead terminal itself (it used
+    to spin on its end-of-file at 85 % of a core for as long as it lived)."""
+    code, lived, peak = _hang_up_with_sighup_ignored(tmp_path, "--epochs", "2000000")
+    assert code == 129
+    assert lived < 5.0, f"lived {lived:.1f} s after the hang-up"
+    assert peak <= 0.2, f"used {peak:.0%} of a core after the hang-up"
+    _check_saved(tmp_path / "run", "the terminal hanging up")
+
+
+def test_on_hangup_train_trains_on_without_a_screen_and_saves_at_the_end(tmp_path: Path) -> None:
+    code, _, peak = _hang_up_with_sighup_ignored(tmp_path, "--epochs", "20000", "--pace", "max",
+                                                  "--on-hangup", "train")
+    assert code == 0
+    assert peak <= 0.2, f"the UI process used {peak:.0%} of a core with no terminal to draw on"
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["status"] == "done" and summary["epochs"] == 20000
