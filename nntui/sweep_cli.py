@@ -25,6 +25,14 @@ from nntui.engine.presets import preset
 from nntui.engine.session import check_checkpoint_every
 from nntui.engine.signals import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, SIGNAL_EXIT, SignalStop
 from nntui.engine.sweep import Sweep, SweepResult, TrialFinished, TrialMessage, default_jobs
+from nntui.engine.sweep_ray import (
+    DEFAULT_RETRIES,
+    INSTALL_HINT,
+    MAX_JOBS,
+    ClusterUnreachable,
+    exit_after_lost_cluster,
+    pool_from_flags,
+)
 
 SWEEP_OPTIONS = ("help", "version", "headless", "preset", "config", "out", "json", "checkpoint_every", "on_diverge")
 """nntui's own options a sweep takes (besides the training settings); any other one (a
@@ -62,6 +70,18 @@ what --out gets:
   r2, epochs, steps/s, training time), rewritten as trials finish.
   Run the same command again to resume: finished trials are skipped, the others continue from
   their checkpoints. Another grid or base config in the same --out is refused.
+
+on a Ray cluster (pip install 'nntui[ray]'; nntui never starts one):
+  --ray [ADDRESS]          run each trial as a Ray task on the cluster whose head is ADDRESS (HOST:PORT,
+                           as `ray start --head` prints it); auto (the default): RAY_ADDRESS, or the head
+                           started on this machine. Run nntui sweep on a node of the cluster. Each trial
+                           asks for 1 CPU; the run directories come back to --out on this machine
+                           (metrics rows live, checkpoints as they are saved); resume and signals as above.
+  --ray-gpus G             GPUs per trial (0.25: four trials share a GPU); the trials train on cuda
+  --retries N              a trial whose worker process dies is retried from its last checkpoint
+                           received, N times (default 2), then marked failed
+  --ray-shared-out         the workers write their run directories themselves (--out on a shared
+                           file system, at the same path on every node)
 
 examples:
   nntui sweep --out runs/acts --vary activation=relu,tanh,sigmoid,step --vary seed=0..2 --headless
@@ -103,6 +123,14 @@ def build_sweep_parser() -> argparse.ArgumentParser:
                    help=f"trials at once, each in its own process with one torch thread (default: {default_jobs()}, "
                    "the cores)")
     g.add_argument("--yes", action="store_true", help=f"run a grid of more than {MAX_TRIALS_UNASKED:,} trials")
+    r = p.add_argument_group("on a Ray cluster (see below)")
+    r.add_argument("--ray", nargs="?", const="auto", default=None, metavar="ADDRESS",
+                   help=f"run the trials on the Ray cluster at HOST:PORT, or auto (default) ({INSTALL_HINT})")
+    r.add_argument("--ray-gpus", default=None, metavar="G", help="GPUs per trial, e.g. 0.25 (default 0: CPU)")
+    r.add_argument("--retries", type=int, default=None, metavar="N",
+                   help=f"retries of a trial whose worker died, from its last checkpoint (default {DEFAULT_RETRIES})")
+    r.add_argument("--ray-shared-out", action="store_true",
+                   help="workers write their run directories on a shared --out themselves")
     return p
 
 
@@ -128,6 +156,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             why = WHY_NOT.get(action.dest, "it is for a single run or the dashboard")
             return _refuse(f"{action.option_strings[0]}{shown}: not for a sweep; {why}")
     try:
+        pool = pool_from_flags(args.ray, args.ray_gpus, args.retries, args.ray_shared_out, args.out)
         base, toml_axes = base_config(args)
         check_checkpoint_every(args.checkpoint_every)
         if not args.out:
@@ -135,14 +164,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.jobs is not None and not 1 <= args.jobs <= 1024:
             raise ConfigError("--jobs", args.jobs, "expected 1 to 1024 processes")
         grid = build_grid(args.vary, base, toml_axes, yes=args.yes)
-        sweep = Sweep(base, grid, args.out, jobs=args.jobs, checkpoint_every=args.checkpoint_every,
-                      on_diverge=args.on_diverge or "stop")
+        sweep = Sweep(base, grid, args.out, jobs=args.jobs or (MAX_JOBS if pool else None),
+                      checkpoint_every=args.checkpoint_every, on_diverge=args.on_diverge or "stop", backend=pool)
+        if pool is not None:
+            pool.connect()  # before sweep.prepare writes anything: a cluster that is not there leaves no trace
         sweep.prepare()
+    except ClusterUnreachable as exc:
+        print(f"nntui: error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     except NntuiError as exc:
         return _refuse(str(exc))
 
     err = sys.stderr
-    report = Report(sweep, err)
+    report = Report(sweep, err, where=pool.describe() if pool else None)
     if not args.headless:
         report.say("nntui: the dashboard view of a sweep is not built yet; showing the headless lines")
     report.start()
@@ -152,6 +186,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             result = sweep.run(report)
         except NntuiError as exc:
             report.say(f"nntui: error: {exc}")
+            if isinstance(exc, ClusterUnreachable):  # saved; Ray's own exit can crash on a head that is gone
+                exit_after_lost_cluster(EXIT_FAILED)
             return EXIT_FAILED
         except KeyboardInterrupt:  # a second Ctrl-C: workers were killed, the leaderboard written
             interrupted = True
@@ -171,9 +207,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 class Report:
     """The headless view: a line per finished trial, the leaderboard at the end."""
 
-    def __init__(self, sweep: Sweep, stream: TextIO) -> None:
+    def __init__(self, sweep: Sweep, stream: TextIO, where: str | None = None) -> None:
         self.sweep = sweep
         self.stream = stream
+        self.where = where
+        """Where the trials run when not in local processes (a Ray cluster)."""
         self.done = 0
         self.earlier = 0
 
@@ -187,7 +225,7 @@ class Report:
         self.say(
             f"nntui: sweep of {s.grid.describe()} in {s.out}: {len(s.trials) - len(pending)} finished earlier, "
             f"{resumed} resume from checkpoints, {len(pending) - resumed} new; "
-            f"{min(s.jobs, len(pending)) if pending else 0} processes"
+            + (f"on {self.where}" if self.where else f"{min(s.jobs, len(pending)) if pending else 0} processes")
         )
 
     def __call__(self, message: TrialMessage) -> None:

@@ -8,8 +8,9 @@
 The driver (this process) never imports torch: trials run elsewhere, behind one seam,
 `TrialBackend` (submit trials, poll their messages, stop them). `LocalPool` is the backend
 here: N warm processes (spawn; torch imported once per process), one torch thread each,
-one trial at a time each. A Ray backend would implement the same five methods and call
-`run_trial` in its tasks.
+one trial at a time each. `sweep_ray.RayPool` is the other: the same five methods, each trial
+a Ray task (`run_trial` itself when workers share --out, else the driver writes the run
+directory from the events and checkpoints the task streams back).
 
 SWEEPDIR holds one run directory per trial (named by its varied values), sweep.toml (the
 base config and the grid; itself a valid --config) and leaderboard.csv / .json, rewritten
@@ -49,7 +50,7 @@ if TYPE_CHECKING:
     from multiprocessing.process import BaseProcess
 
     from nntui.engine.control import Control
-    from nntui.engine.events import EpochsEnded, Event
+    from nntui.engine.events import EpochsEnded, Event, RunFailed, RunFinished
 
 SWEEP_TOML = "sweep.toml"
 LEADERBOARD_CSV = "leaderboard.csv"
@@ -221,20 +222,12 @@ def run_trial(job: TrialJob, send: Callable[[TrialMessage], None], control: Cont
         fit_interval=FIT_INTERVAL_S, threads=1, listeners=[forward],
     )
     send(TrialStarted(job.index, job.resume, f"pid {os.getpid()}"))
-    status: TrialStatus
-    error = ""
     try:
         result = session.run(control)
     except Exception as exc:  # reported as the trial's failure; the worker serves the next trial
-        error = f"{type(exc).__name__}: {exc}"
-        result = RunFailed(error, traceback.format_exc())
+        result = RunFailed(f"{type(exc).__name__}: {exc}", traceback.format_exc())
         forward(result)
-    if isinstance(result, RunFailed):
-        status, error = "failed", result.error
-    elif control.stopped and result.reason == "stopped":
-        status = "interrupted"
-    else:
-        status = "diverged" if result.reason == "diverged" else "done"
+    status, error = trial_outcome(result, control)
     forward.flush()
     rundir = Path(job.rundir)
     if status in ("failed", "interrupted"):
@@ -247,6 +240,18 @@ def run_trial(job: TrialJob, send: Callable[[TrialMessage], None], control: Cont
     finished = TrialFinished(job.index, status, summary)
     send(finished)
     return finished
+
+
+def trial_outcome(result: RunFinished | RunFailed, control: Control) -> tuple[TrialStatus, str]:
+    """A trial's status and error from how its Session ended: one rule for every backend (a
+    stop that the sweep asked for is "interrupted", to be resumed; a run's own stop is not)."""
+    from nntui.engine.events import RunFailed
+
+    if isinstance(result, RunFailed):
+        return "failed", result.error
+    if control.stopped and result.reason == "stopped":
+        return "interrupted", ""
+    return ("diverged" if result.reason == "diverged" else "done"), ""
 
 
 def read_summary(rundir: Path) -> dict[str, Any]:
