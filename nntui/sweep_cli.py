@@ -4,15 +4,18 @@
 
 The usual flags (or --config) set the base config, as for one run; --vary makes the grid.
 Like `nntui` itself, only the config modules load at start (no torch: the trials run in
-worker processes), so --help and bad input answer at once.
+worker processes), so --help and bad input answer at once. Without --headless the sweep's
+dashboard opens (nntui/ui/sweep_app.py); it needs a terminal, as `nntui`'s does.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, TextIO
 
 from nntui.cli import build_parser, config_from_args, join_negative_values
@@ -24,7 +27,7 @@ from nntui.engine.parsing import apply_text
 from nntui.engine.presets import preset
 from nntui.engine.session import check_checkpoint_every
 from nntui.engine.signals import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, SIGNAL_EXIT, SignalStop
-from nntui.engine.sweep import Sweep, SweepResult, TrialFinished, TrialMessage, default_jobs
+from nntui.engine.sweep import SWEEP_TOML, Sweep, SweepResult, TrialFinished, TrialMessage, default_jobs
 from nntui.engine.sweep_ray import (
     DEFAULT_RETRIES,
     INSTALL_HINT,
@@ -71,6 +74,11 @@ what --out gets:
   Run the same command again to resume: finished trials are skipped, the others continue from
   their checkpoints. Another grid or base config in the same --out is refused.
 
+the dashboard (without --headless):
+  every trial's loss curve, coloured by its value of the first --vary field; a leaderboard that
+  sorts itself by best loss as trials finish; up/down highlights a trial, enter shows its fit or
+  decision boundary; s stops the sweep, q stops it and quits (every trial saved either way).
+
 on a Ray cluster (pip install 'nntui[ray]'; nntui never starts one):
   --ray [ADDRESS]          run each trial as a Ray task on the cluster whose head is ADDRESS (HOST:PORT,
                            as `ray start --head` prints it); auto (the default): RAY_ADDRESS, or the head
@@ -108,7 +116,8 @@ def build_sweep_parser() -> argparse.ArgumentParser:
             action.help = "the sweep's folder (required): run directories, sweep.toml, leaderboard.csv/.json"
             action.metavar = "SWEEPDIR"
         elif action.dest == "headless":
-            action.help = "one line per finished trial and the leaderboard at the end (the dashboard view comes later)"
+            action.help = ("no dashboard: one line per finished trial and the leaderboard at the end (scripts, CI, "
+                           "servers); without it the sweep's dashboard opens (a terminal is needed)")
         elif action.dest == "json":
             action.help = "print the leaderboard as one JSON line on stdout at the end"
         elif action.dest == "on_diverge":
@@ -166,6 +175,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         grid = build_grid(args.vary, base, toml_axes, yes=args.yes)
         sweep = Sweep(base, grid, args.out, jobs=args.jobs or (MAX_JOBS if pool else None),
                       checkpoint_every=args.checkpoint_every, on_diverge=args.on_diverge or "stop", backend=pool)
+        toml = Path(args.out) / SWEEP_TOML
+        fresh, had_toml = not Path(args.out).exists(), toml.exists()
         if pool is not None:
             pool.connect()  # before sweep.prepare writes anything: a cluster that is not there leaves no trace
         sweep.prepare()
@@ -175,10 +186,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     except NntuiError as exc:
         return _refuse(str(exc))
 
+    if not args.headless:
+        if not (sys.stdin.isatty() and sys.stdout.isatty()):
+            # as `nntui` refuses its dashboard without a terminal; nothing is left behind
+            if not had_toml:
+                with contextlib.suppress(OSError):
+                    toml.unlink()
+                    if fresh:
+                        Path(args.out).rmdir()
+            print("nntui: the sweep's dashboard needs a terminal (stdin/stdout are not a TTY).\n"
+                  "For scripts, cron and CI add --headless:  nntui sweep --headless [flags]   "
+                  "(see nntui sweep --help)", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        return dashboard(sweep, args)
+
     err = sys.stderr
     report = Report(sweep, err, where=pool.describe() if pool else None)
-    if not args.headless:
-        report.say("nntui: the dashboard view of a sweep is not built yet; showing the headless lines")
     report.start()
     interrupted = False
     with SignalStop(lambda name: sweep.stop(f"interrupted by {name}")) as signals:
@@ -202,6 +225,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     if signals.received:
         return SIGNAL_EXIT[signals.received]
     return EXIT_FAILED if result.counts.get("failed") else EXIT_OK
+
+
+def dashboard(sweep: Sweep, args: argparse.Namespace) -> int:
+    """The sweep's dashboard in this terminal; once it closes (the sweep stopped or done, every
+    trial saved), the leaderboard printed as --headless prints it. Exit codes as headless."""
+    from nntui.ui.sweep_app import create_sweep_app
+
+    app = create_sweep_app(sweep)
+    try:
+        code = app.run()
+    except OSError:
+        if app.ended_by != "SIGHUP":  # a terminal that hung up may fail the last write
+            raise
+        code = None
+    if app.return_code not in (None, 0):  # Textual's own: the app failed
+        return int(app.return_code or EXIT_FAILED)
+    code = app.exit_code() if code is None else int(code)
+    result = app.result or SweepResult(sweep.rows(), sweep.counts(), "stopped")
+    with contextlib.suppress(OSError):  # nobody to read it after a hang-up
+        report = Report(sweep, sys.stderr)
+        if app.error:
+            report.say(f"nntui: error: {app.error}")
+        report.end(result, table=sys.stdout if not args.json else sys.stderr)
+        if args.json:
+            from nntui.engine.sweep import leaderboard_json
+
+            print(leaderboard_json(sweep, result.rows), flush=True)
+    return code
 
 
 class Report:
