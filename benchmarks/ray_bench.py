@@ -1,6 +1,6 @@
 """`nntui sweep --ray` benchmark: a local 2-CPU Ray cluster against the local process pool.
 
-    python benchmarks/ray_bench.py                 # 3 rounds of 16 lecture trials (about 3-4 minutes)
+    python benchmarks/ray_bench.py                 # 5 rounds of 16 lecture trials (about 4-6 minutes)
     python benchmarks/ray_bench.py --quick         # 1 round of 4 trials (the smoke size)
     python benchmarks/ray_bench.py --write         # also replace its section of benchmarks/RESULTS.md
     python benchmarks/ray_bench.py --address H:P   # an existing cluster instead of a private one
@@ -20,8 +20,8 @@ The figures:
 
 Without --address the benchmark starts its own head (`ray start --head --num-cpus 2` on a free
 loopback port, its own temp dir, usage stats and cloud lookups off) and stops exactly that one
-at the end. Method as sweep_bench.py: rounds back to back in a rotating order; a time is the
-median over rounds, a ratio the median of the rounds' own ratios.
+at the end. Method as sweep_bench.py: a time is the median over rounds, a ratio the median of the rounds'
+own ratios; within a round the local and the Ray sweep run back to back, in alternating order.
 """
 
 from __future__ import annotations
@@ -140,6 +140,7 @@ class Head:
             return
         marker = str(self.temp_dir)
         pids = {int(p) for p in os.listdir("/proc") if p.isdigit() and marker in _cmdline(int(p))} - {os.getpid()}
+        pids |= _descendants(pids)  # the raylet's agents and workers: their titles do not name the temp dir
         for sig, wait in ((signal.SIGTERM, 3.0), (signal.SIGKILL, 0.0)):
             for pid in pids:
                 with contextlib.suppress(OSError):
@@ -148,6 +149,23 @@ class Head:
             while time.monotonic() < deadline and any(Path(f"/proc/{p}").exists() for p in pids):
                 time.sleep(0.1)
         shutil.rmtree(self.temp_dir, ignore_errors=True)
+
+
+def _descendants(roots: set[int]) -> set[int]:
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                parents[int(entry)] = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    found = set(roots)
+    grew = True
+    while grew:
+        grew = False
+        for pid, ppid in parents.items():
+            if pid not in found and ppid in found:
+                found.add(pid)
+                grew = True
+    return found - roots
 
 
 def _cmdline(pid: int) -> str:
@@ -226,9 +244,9 @@ def one_round(index: int, n: int, head: Head) -> Round:
             _, out = timed([PYTHON, __file__, "--child-ray", str(work / "api"), str(n), head.address], head.env)
             r.detail = json.loads(out.strip().splitlines()[-1])
 
-        order = [local, on_ray, api]
-        shift = index % len(order)
-        for fn in order[shift:] + order[:shift]:
+        # the two timed processes back to back (a foreign load changes slower than that), their order
+        # alternating; the API run (overheads, bytes) after them
+        for fn in ([local, on_ray] if index % 2 == 0 else [on_ray, local]) + [api]:
             fn()
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -273,6 +291,8 @@ class Figures:
     connect: float
     bytes_per_trial: float
     driver_cpu: float
+    driver_thread_cpu: float
+    driver_busy: float
     training: float
     rate: float
 
@@ -287,6 +307,8 @@ def figures(rounds: list[Round], n: int) -> Figures:
         connect=med(r.detail["connect"] for r in rounds),
         bytes_per_trial=med(b for r in rounds for b in r.detail["bytes"]),
         driver_cpu=med(r.detail["driver_cpu_per_trial"] for r in rounds),
+        driver_thread_cpu=med(r.detail["driver_thread_cpu_per_trial"] for r in rounds),
+        driver_busy=med(r.detail["driver_busy_per_trial"] for r in rounds),
         training=med(r.detail["training"] / n for r in rounds),
         rate=med(x for r in rounds for x in r.detail["rates"]),
     )
@@ -309,8 +331,12 @@ def table(f: Figures, n: int) -> str:
         f"| bytes sent to the driver per trial of the lecture (pickled pushes: {f.training:.2f} s of training, "
         f"5000 metrics rows, the film's fits, the checkpoints) | {f.bytes_per_trial / 1024:.0f} KiB "
         f"({f.bytes_per_trial:,.0f} B) | – |  |",
-        f"| the driver's CPU time per trial (unpickling, metrics.csv, checkpoints, film, leaderboard) "
-        f"| {f.driver_cpu * 1000:.0f} ms | for the record |  |",
+        f"| the driver's time per trial handling what arrived (unpickling; writing metrics.csv, checkpoints, "
+        f"film, summaries, with their fsyncs) | {f.driver_busy * 1000:.0f} ms | for the record |  |",
+        f"| the driver's main thread, CPU time per trial over the whole sweep (handling and polling) "
+        f"| {f.driver_thread_cpu * 1000:.0f} ms | for the record |  |",
+        f"| the driver process's CPU time per trial (all threads: Ray's client, torch's import for the checkpoint "
+        f"writer, spread over {n} trials) | {f.driver_cpu * 1000:.0f} ms | for the record |  |",
         f"| joining the cluster (import Ray, ray.init) | {f.connect:.2f} s | for the record |  |",
         f"| a trial's speed on the Ray workers | {f.rate:,.0f} steps/s | for the record |  |",
     ]
@@ -320,29 +346,32 @@ def table(f: Figures, n: int) -> str:
 def on_paper(f: Figures) -> str:
     """How one driver scales to N machines, from this run's own figures."""
     per_trial = f.training + f.between
-    driver_rate = 1 / f.driver_cpu if f.driver_cpu > 0 else float("inf")
-    cores_at_limit = driver_rate * per_trial
-    mb_s = driver_rate * f.bytes_per_trial / 1e6
+    driver = max(f.driver_busy, f.driver_thread_cpu)  # its one thread: handling, or all its CPU, whichever is more
+    limit = 1 / driver if driver > 0 else float("inf")
+    cores_at_limit = limit * per_trial
+    kib_s = limit * f.bytes_per_trial / 1024
+    sweep_s = 480 / limit
     return (
-        "**On paper: N machines.** Trials are independent, so with N machines of c cores (one trial per "
-        f"core) throughput is N·c ÷ (t + o) trials/s, where t is a trial's training ({f.training:.2f} s for "
-        f"the lecture here) and o the per-trial overhead ({f.between:.2f} s): about "
-        f"{1 / per_trial:.2f} trials/s per core, so 8 machines of 8 cores would do about "
-        f"{64 / per_trial:.0f} trials/s and the 480-trial sweep of the issue would take about "
-        f"{480 / (64 / per_trial):.0f} s instead of {480 * per_trial / JOBS / 60:.0f} min on this laptop's "
-        f"{JOBS} cores. What does not scale is the driver: every trial's rows, fits and checkpoints come "
-        f"back to it ({f.bytes_per_trial / 1024:.0f} KiB a lecture trial, about "
-        f"{f.bytes_per_trial / 1024 / per_trial:.0f} KiB/s per busy core) and it writes every run directory, "
-        f"at {f.driver_cpu * 1000:.0f} ms of CPU per trial, on one thread. It saturates near "
-        f"{driver_rate:.0f} trials/s, i.e. about {cores_at_limit:.0f} busy cores of lecture-sized trials "
-        f"(≈ {mb_s:.1f} MB/s into the driver, far below a 1 Gbit/s link: CPU, not the network, binds first). "
-        "Longer trials push the limit out in proportion (a 60 s trial: ~60× the cores); beyond it, throughput "
-        "stays flat at the driver's rate whatever N is, and the trials' pushes queue in the hub. Past that "
-        "point --ray-shared-out moves the writing to the workers (the driver then only forwards thinned "
-        "progress, a few KiB per trial), and so does a faster disk for the fsyncs of each checkpoint. The hub "
-        "actor sits on the driver's node and handles about 2–3 pushes a second per running trial, each a "
-        "small append: thousands of trials at once before it matters. The Ray head itself schedules one task "
-        "per trial, well below its own limits at these rates."
+        "**On paper: N machines.** Trials are independent, so N machines of c cores (a trial per core) "
+        f"finish N·c ÷ (t + o) trials a second, t a trial's training ({f.training:.2f} s for the lecture here) "
+        f"and o its overhead ({f.between:.2f} s): {1 / per_trial:.2f} trials/s per core, linear in N while the "
+        "driver keeps up. The driver is the one part that does not grow with N: every trial's rows, fits and "
+        f"checkpoints come back to it ({f.bytes_per_trial / 1024:.0f} KiB a lecture trial, "
+        f"{f.bytes_per_trial / 1024 / per_trial:.0f} KiB/s per busy core) and it writes every run directory on "
+        f"one thread: {f.driver_busy * 1000:.0f} ms a trial handling what arrives (unpickling, metrics rows, "
+        f"checkpoints and the fsyncs that make each file durable), {f.driver_thread_cpu * 1000:.0f} ms of that "
+        "thread's CPU a trial over the whole sweep, polling included. So it saturates near "
+        f"{limit:.0f} trials/s, about {cores_at_limit:.0f} busy cores of lecture trials, whatever N is: the "
+        f"issue's 480-trial sweep cannot take less than about {sweep_s:.0f} s with one driver (against "
+        f"{480 * per_trial / JOBS / 60:.0f} min on this machine's {JOBS} cores). The network is not the limit: at "
+        f"saturation {kib_s:.0f} KiB/s reach the driver, a small part of a 1 Gbit/s link. Trials that train "
+        f"longer push the limit out in proportion (a 60 s trial: about {60 / per_trial:.0f}× the cores); "
+        "lecture-sized trials "
+        "on more cores than that need the writing moved off the driver: `--ray-shared-out` (workers write their "
+        "own run directories on a shared file system; the driver then handles a few KiB of thinned progress "
+        "per trial), or run directories written by several driver threads (not built). The hub actor beside the "
+        "driver takes 2–3 small pushes a second per running trial, and the head schedules one task per trial: "
+        "neither is near its limits at these rates."
     )
 
 
@@ -362,7 +391,7 @@ def write_section(text: str, path: Path = RESULTS) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--rounds", type=int, default=3, help="rounds (default 3)")
+    p.add_argument("--rounds", type=int, default=5, help="rounds (default 5)")
     p.add_argument("--quick", action="store_true", help=f"one round of {QUICK_TRIALS} trials (the smoke size)")
     p.add_argument("--write", action="store_true", help="replace this script's section of benchmarks/RESULTS.md")
     p.add_argument("--address", default=None, metavar="HOST:PORT",
@@ -401,13 +430,14 @@ def main(argv: list[str] | None = None) -> int:
     print(paper)
     if args.write:
         stamp = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
-        flags = " --quick" if args.quick else (f" --rounds {rounds_n}" if rounds_n != 3 else "")
+        flags = " --quick" if args.quick else (f" --rounds {rounds_n}" if rounds_n != 5 else "")
         where = "an existing cluster" if args.address else f"a private {JOBS}-CPU head on 127.0.0.1"
         write_section(
             "## Sweeps on a Ray cluster\n\n"
             f"Measured {stamp} with `python benchmarks/ray_bench.py{flags}` ({took:.0f} s; load average "
             f"{load_before} before, {load_after} after) on {where}: {machine()}.\n\n"
-            f"Medians of {rounds_n} rotating rounds. Lecture trials: seeds 0-{n - 1}, 5000 full-batch epochs each. "
+            f"Medians of {rounds_n} rounds (local and Ray back to back, alternating). Lecture trials: "
+            f"seeds 0-{n - 1}, 5000 full-batch epochs each. "
             "The ratio compares whole `nntui sweep` processes, spawn to exit (the Ray side imports Ray, joins the "
             "cluster and starts its hub); the overheads, bytes and driver CPU come from the `Sweep` API's view of "
             "each trial's hello and end.\n\n" + text + "\n\n" + paper + "\n"

@@ -33,7 +33,7 @@ from nntui.engine.sweep_ray import (
     INSTALL_HINT,
     MAX_JOBS,
     ClusterUnreachable,
-    exit_after_lost_cluster,
+    leave,
     pool_from_flags,
 )
 
@@ -198,7 +198,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                   "For scripts, cron and CI add --headless:  nntui sweep --headless [flags]   "
                   "(see nntui sweep --help)", file=sys.stderr)
             return EXIT_BAD_INPUT
-        return dashboard(sweep, args)
+        return leave(pool, dashboard(sweep, args))
 
     err = sys.stderr
     report = Report(sweep, err, where=pool.describe() if pool else None)
@@ -209,9 +209,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             result = sweep.run(report)
         except NntuiError as exc:
             report.say(f"nntui: error: {exc}")
-            if isinstance(exc, ClusterUnreachable):  # saved; Ray's own exit can crash on a head that is gone
-                exit_after_lost_cluster(EXIT_FAILED)
-            return EXIT_FAILED
+            return leave(pool, EXIT_FAILED)
         except KeyboardInterrupt:  # a second Ctrl-C: workers were killed, the leaderboard written
             interrupted = True
             result = SweepResult(sweep.rows(), sweep.counts(), "interrupted by SIGINT")
@@ -221,10 +219,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         print(leaderboard_json(sweep, result.rows), flush=True)
     if interrupted:
-        return SIGNAL_EXIT["SIGINT"]
-    if signals.received:
-        return SIGNAL_EXIT[signals.received]
-    return EXIT_FAILED if result.counts.get("failed") else EXIT_OK
+        code = SIGNAL_EXIT["SIGINT"]
+    elif signals.received:
+        code = SIGNAL_EXIT[signals.received]
+    else:
+        code = EXIT_FAILED if result.counts.get("failed") else EXIT_OK
+    return leave(pool, code)  # a Ray driver exits here, at once
 
 
 def dashboard(sweep: Sweep, args: argparse.Namespace) -> int:

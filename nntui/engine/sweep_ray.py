@@ -47,10 +47,10 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
 from nntui.engine.atomic import atomic_write
 from nntui.engine.errors import ConfigError, NntuiError
@@ -252,19 +252,20 @@ def probe(address: str, timeout: float = PROBE_TIMEOUT_S) -> str | None:
 
 
 @contextlib.contextmanager
-def _quiet_fd2() -> Any:
+def _quiet_fd2() -> Iterator[int]:
     """Ray's C++ core writes its retry warnings straight to file descriptor 2 while it
-    connects; a refusal is one line, so they go to a scratch file meanwhile."""
+    connects; a refusal is one line, so they go to a scratch file meanwhile. Yields a
+    descriptor of the real stderr (for a message that must get out meanwhile)."""
     try:
         sys.stderr.flush()
         saved = os.dup(2)
     except (OSError, ValueError):
-        yield
+        yield 2
         return
     with tempfile.TemporaryFile() as scratch:
         os.dup2(scratch.fileno(), 2)
         try:
-            yield
+            yield saved
         finally:
             os.dup2(saved, 2)
             os.close(saved)
@@ -504,9 +505,11 @@ class Cluster:
     nodes: int
 
     def describe(self) -> str:
-        gpus = f", {self.gpus:g} GPUs" if self.gpus else ""
-        nodes = f"{self.nodes} node{'s' * (self.nodes != 1)}"
-        return f"the Ray cluster at {self.address} ({nodes}, {self.cpus:g} CPUs{gpus})"
+        def count(n: float, what: str) -> str:
+            return f"{n:g} {what}{'s' * (n != 1)}"
+
+        gpus = f", {count(self.gpus, 'GPU')}" if self.gpus else ""
+        return f"the Ray cluster at {self.address} ({count(self.nodes, 'node')}, {count(self.cpus, 'CPU')}{gpus})"
 
 
 @dataclass
@@ -598,18 +601,22 @@ class RayPool:
 
         ray = _ray()
         done = threading.Event()
+        stderr = [2]
 
         def watchdog() -> None:
             if not done.wait(CONNECT_TIMEOUT_S):
-                print(f"nntui: error: no answer from the Ray cluster at {address} within {CONNECT_TIMEOUT_S:.0f} s "
-                      "(its port answers, but not as a Ray head; or this machine is not a node of the cluster: "
-                      f"run `ray start --address {address}` here first)", file=sys.__stderr__, flush=True)
+                line = (f"nntui: error: no answer from the Ray cluster at {address} within {CONNECT_TIMEOUT_S:.0f} s "
+                        "(its port answers, but not as a Ray head; or this machine is not a node of the cluster: "
+                        f"run `ray start --address {address}` here first)\n")
+                with contextlib.suppress(OSError):
+                    os.write(stderr[0], line.encode())
                 os._exit(1)  # nothing is written before the connection: nothing to save
 
         threading.Thread(target=watchdog, name="nntui-ray-connect", daemon=True).start()
         saved = os.environ.pop("RAY_ADDRESS", None)  # Ray lets RAY_ADDRESS override the address it is given
         try:
-            with _quiet_fd2():
+            with _quiet_fd2() as real_stderr:
+                stderr[0] = real_stderr
                 ray.init(address=address, logging_level=logging.ERROR, log_to_driver=False,
                          ignore_reinit_error=True)
         except Exception as exc:
@@ -850,10 +857,12 @@ class RayPool:
 
         how = _death(exc)
         if isinstance(exc, TaskCancelledError) or self._stopping:
-            self._interrupted(trial, f"stopped: {self._stop_reason or how}")
+            self._interrupted(trial, self._stop_reason or f"its task was cancelled ({how})")
             return
-        if isinstance(exc, RayTaskError):  # our own code raised on the worker (e.g. nntui not installed there)
-            self._fail(trial, f"the trial's task failed on the worker: {how}")
+        if isinstance(exc, RayTaskError):  # the task's own code raised (not a death: no retry)
+            missing = "No module named 'nntui" in how
+            hint = " (is nntui installed on every node of the cluster?)" if missing else ""
+            self._fail(trial, f"the trial's task failed on the worker: {how}{hint}")
             return
         trial.deaths.append(how)
         if trial.sink is not None:
@@ -897,9 +906,7 @@ class RayPool:
             trial.sink.finish("interrupted")
             _close_sink(trial.sink)
             trial.sink = None
-            summary = read_summary(rundir)
-        else:
-            summary = _mark(rundir, "interrupted") if rundir.is_dir() else {}
+        summary = _mark(rundir, "interrupted", why) if rundir.is_dir() else {}
         self._active.pop(trial.job.index, None)
         self._out.append(TrialFinished(trial.job.index, "interrupted", summary))
 
@@ -949,14 +956,9 @@ class RayPool:
             return
         if self._hub is not None:
             with contextlib.suppress(Exception):
-                ray = _ray()
-                ray.kill(self._hub)
+                _ray().kill(self._hub)
             self._hub = None
-        if self._connected:
-            with contextlib.suppress(Exception):
-                ray = _ray()
-                ray.shutdown()
-            self._connected = False
+        # (still connected: ray.init's atexit handler disconnects; the CLI leaves faster, see `leave`)
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -979,12 +981,13 @@ def _cancel(ref: Any, force: bool) -> None:
         _ray().cancel(ref, force=force)
 
 
-def _mark(rundir: Path, status: str) -> dict[str, Any]:
-    """A run directory's summary.json says `status` (its numbers kept)."""
+def _mark(rundir: Path, status: str, message: str) -> dict[str, Any]:
+    """A run directory's summary.json says `status` (its numbers kept; `message` unless it has one)."""
     from nntui.engine.record import dumps_json
 
     summary = read_summary(rundir)
     summary["status"] = status
+    summary.setdefault("message", message)
     with contextlib.suppress(OSError):
         atomic_write(rundir / "summary.json", dumps_json(summary, indent=2) + "\n")
     return summary
@@ -1013,20 +1016,21 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _death(exc: BaseException) -> str:
-    """A task's end in a few words: which Ray error, and its first line."""
-    name = type(exc).__name__
+    """A task's end in a few words: the Ray error (or, for an exception in the task's own code,
+    that exception) and its first line."""
     cause = getattr(exc, "cause", None)
-    if cause is not None and name.startswith("RayTaskError"):
-        return f"{type(cause).__name__}: {_first_line(cause)}"
-    text = _first_line(exc)
-    if "killed" in text.lower() or "died" in text.lower() or name in ("WorkerCrashedError", "NodeDiedError"):
-        return f"{name}: {text}"
-    return f"{name}: {text}"
+    if isinstance(cause, BaseException) and type(exc).__name__.startswith("RayTaskError"):
+        exc = cause
+    return f"{type(exc).__name__}: {_first_line(exc)}"
 
 
-def exit_after_lost_cluster(code: int) -> NoReturn:
-    """Leave at once once the cluster is gone (every file is written by then): Ray's own
-    teardown at interpreter exit crashed (SIGSEGV) on a head that no longer answers."""
+def leave(pool: RayPool | None, code: int) -> int:
+    """The end of an `nntui sweep` process, once every file is written: a Ray driver leaves at
+    once (the cluster ends the job when its connection closes). Its teardown otherwise took most
+    of a second of a 10 s sweep (ray.shutdown 0.3 s, then Ray's and torch's interpreter exit),
+    and crashed with SIGSEGV when the head had gone away. A local sweep returns `code`."""
+    if pool is None:
+        return code
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):
             stream.flush()

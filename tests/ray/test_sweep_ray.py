@@ -444,6 +444,32 @@ def test_an_unreachable_address_is_one_line_exit_1_and_nothing_written(ray_clust
         assert not out.exists()
 
 
+NOT_A_HEAD = textwrap.dedent("""
+    import sys
+    import nntui.engine.sweep_ray
+    nntui.engine.sweep_ray.CONNECT_TIMEOUT_S = 4.0  # (60 s in use)
+    from nntui.sweep_cli import main
+    sys.exit(main(sys.argv[1:]))
+""")
+
+
+def test_a_port_that_answers_but_is_no_ray_head_gives_up_in_one_line(ray_cluster: RayCluster,
+                                                                      tmp_path: Path) -> None:
+    """ray.init retries such an address for minutes; nntui stops at its deadline."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(16)
+        address = f"127.0.0.1:{listener.getsockname()[1]}"
+        out = tmp_path / "never"
+        done = subprocess.run([sys.executable, "-c", NOT_A_HEAD, "--ray", address, "--out", str(out), "--vary",
+                               "seed=0,1", "--headless"], capture_output=True, text=True, env=ray_cluster.env,
+                              timeout=60)
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 1 and len(lines) == 1, done.stderr
+    assert lines[0].startswith(f"nntui: error: no answer from the Ray cluster at {address} within 4 s"), lines
+    assert not out.exists()
+
+
 def _cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
     try:
         code = sweep_main(list(args))
