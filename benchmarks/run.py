@@ -19,6 +19,7 @@ import fcntl
 import io
 import os
 import platform
+import re
 import select
 import signal
 import statistics
@@ -542,8 +543,16 @@ def main(argv: list[str] | None = None) -> int:
             "back to back in a rotating order; a rate is the median over rounds, a ratio the median "
             "of the rounds' own ratios (a slow spell slows a whole round alike).\n\n" + table + "\n"
         )
-        (ROOT / "benchmarks" / "RESULTS.md").write_text(text)
+        write_results(text)
     return 0
+
+
+def write_results(table: str, path: Path = ROOT / "benchmarks" / "RESULTS.md") -> None:
+    """Replace the main table of RESULTS.md; keep the sections the other benchmarks write
+    (between their `<!-- NAME: begin -->` and `<!-- NAME: end -->` markers), in their order."""
+    old = path.read_text() if path.exists() else ""
+    kept = re.findall(r"<!-- [\w.]+: begin.*?-->.*?<!-- [\w.]+: end -->", old, flags=re.S)
+    path.write_text(table + "".join("\n" + section + "\n" for section in kept))
 
 
 if __name__ == "__main__":

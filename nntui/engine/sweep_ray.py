@@ -614,6 +614,9 @@ class RayPool:
 
         threading.Thread(target=watchdog, name="nntui-ray-connect", daemon=True).start()
         saved = os.environ.pop("RAY_ADDRESS", None)  # Ray lets RAY_ADDRESS override the address it is given
+        # Ray logs each failed task result nobody fetched ("Unhandled error ...") on the driver's stderr,
+        # e.g. as its cluster goes away: the sweep reports every failure itself, in one line
+        os.environ.setdefault("RAY_IGNORE_UNHANDLED_ERRORS", "1")
         try:
             with _quiet_fd2() as real_stderr:
                 stderr[0] = real_stderr
@@ -700,10 +703,15 @@ class RayPool:
         trial.started = False
         trial.sink = None
         trial.forward = None
-        trial.ref = self._remote.options(
-            num_cpus=CPUS_PER_TRIAL, num_gpus=self.gpus, max_retries=0, retry_exceptions=False,
-            name=f"nntui {job.name}",
-        ).remote(job, trial.attempt, blob, self._hub, self.shared_out)
+        try:
+            trial.ref = self._remote.options(
+                num_cpus=CPUS_PER_TRIAL, num_gpus=self.gpus, max_retries=0, retry_exceptions=False,
+                name=f"nntui {job.name}",
+            ).remote(job, trial.attempt, blob, self._hub, self.shared_out)
+        except Exception as exc:  # Ray refused the task: its cluster is gone, or something is badly wrong
+            self._check_head(exc)
+            trial.ref = None
+            self._fail(trial, f"Ray did not take the trial's task ({_death(exc)})")
 
     def poll(self, timeout: float) -> list[TrialMessage]:
         ray = _ray()
@@ -733,18 +741,25 @@ class RayPool:
         self._out.clear()  # (cleared, not replaced: each trial's Forwarder holds its append)
         return out
 
+    def _check_head(self, exc: BaseException) -> None:
+        """ClusterUnreachable if the head no longer answers (else nothing: a worker or node died)."""
+        why = probe(self.address, timeout=2.0)
+        if why is not None:
+            self._lost = True
+            raise ClusterUnreachable(f"lost the Ray cluster at {self.address}: its head does not answer ({why}); the "
+                                     "run directories keep what was received; run the same command again to resume")
+
     def _hub_trouble(self, exc: BaseException) -> None:
         """The hub did not answer: the cluster is gone (one line, exit 1) or it is a hiccup."""
-        why = probe(self.address, timeout=2.0)
+        self._check_head(exc)
         now = time.monotonic()
         if self._hub_failing_since is None:
             self._hub_failing_since = now
-        if why is not None or now - self._hub_failing_since > HUB_LOST_S:
+        if now - self._hub_failing_since > HUB_LOST_S:
             self._lost = True
-            detail = (f"its head does not answer ({why})" if why
-                      else f"no answer for {HUB_LOST_S:.0f} s ({_first_line(exc)})")
-            raise ClusterUnreachable(f"lost the Ray cluster at {self.address}: {detail}; the run directories keep "
-                                     "what was received; run the same command again to resume")
+            raise ClusterUnreachable(f"lost the Ray cluster at {self.address}: no answer for {HUB_LOST_S:.0f} s "
+                                     f"({_first_line(exc)}); the run directories keep what was received; run the "
+                                     "same command again to resume")
 
     # -- messages from the workers ---------------------------------------------------------------
 
@@ -864,6 +879,7 @@ class RayPool:
             hint = " (is nntui installed on every node of the cluster?)" if missing else ""
             self._fail(trial, f"the trial's task failed on the worker: {how}{hint}")
             return
+        self._check_head(exc)  # a worker that died with its cluster: one line about the cluster, no retries
         trial.deaths.append(how)
         if trial.sink is not None:
             _close_sink(trial.sink)

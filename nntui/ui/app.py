@@ -8,7 +8,6 @@ redraws only what changed. The app never touches a Trainer.
 from __future__ import annotations
 
 import math
-import sys
 import time
 from collections import deque
 from collections.abc import Iterable
@@ -23,8 +22,7 @@ from textual.containers import Container, Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer
 
-from nntui.engine.config import TrainConfig, config_summary
-from nntui.engine.errors import ConfigError
+from nntui.engine.config import TrainConfig
 from nntui.engine.events import (
     LayerHealth,
     LearningRateChanged,
@@ -36,16 +34,15 @@ from nntui.engine.events import (
 )
 from nntui.engine.pace import Pace, describe
 from nntui.engine.session import DEFAULT_CHECKPOINT_S, DivergencePolicy, ResumePlan
-from nntui.engine.signals import SIGNAL_EXIT, add_loop_handlers, remove_loop_handlers
 from nntui.ui.comparing import Comparing
-from nntui.ui.hangup import HangUp, HangupPolicy
 from nntui.ui.host import RunHost, make_host
+from nntui.ui.lifecycle import HangupPolicy, Lifecycle
 from nntui.ui.mailbox import Drained
 from nntui.ui.redraw import RedrawScheduler, default_ui_hz
 from nntui.ui.replay import Replay
+from nntui.ui.running import Running
 from nntui.ui.screens.confirm_reset import ConfirmReset
-from nntui.ui.screens.file_picker import FilePickerScreen, LoadedData
-from nntui.ui.screens.help import HelpScreen
+from nntui.ui.views import Views
 from nntui.ui.watching import Watching
 from nntui.ui.widgets.controls import LIVE_FIELDS, ControlPanel, DeviceChoice
 from nntui.ui.widgets.error_panel import ErrorPanel
@@ -61,11 +58,10 @@ from nntui.ui.widgets.status import RunStatus, StatusLine
 from nntui.ui.widgets.too_small import MIN_HEIGHT, MIN_WIDTH, TooSmall
 
 if TYPE_CHECKING:
-    from textual.driver import Driver
 
     from nntui.engine.backprop import NetworkInput
 
-class NntuiApp(Comparing, Watching, HangUp, App[int]):
+class NntuiApp(Running, Comparing, Watching, Views, Lifecycle, App[int]):
     """Set up a network, press space, watch it learn; the keyboard stays live throughout."""
 
     CSS_PATH = "nntui.tcss"
@@ -295,7 +291,8 @@ class NntuiApp(Comparing, Watching, HangUp, App[int]):
             self.landscape.add_path(d.params)
         if d.stats is not None and d.stats.health:
             self._pending_health = d.stats.health
-        self.replay.record(d.fits)
+        if self.replay.record(d.fits):
+            self._show_frame(self.replay.frame)
         if d.fit is not None and not self.replay.active:
             self.fit_plot.set_fit(d.fit)
             self.boundary.set_fit(d.fit)
@@ -384,232 +381,6 @@ class NntuiApp(Comparing, Watching, HangUp, App[int]):
 
     # -- starting and stopping runs -------------------------------------------------------------
 
-    def _config_or_refuse(self, verb: str) -> TrainConfig | None:
-        """The panel's config, or None after telling the user what to fix."""
-        try:
-            return self.panel.build_config()
-        except ConfigError as exc:
-            problems = self.panel.problems() or {exc.field: str(exc)}
-            field, reason = next(iter(problems.items()))
-            self.notify(f"Cannot {verb}: fix {field}: {reason}", severity="error", timeout=8)
-            self.status.note = f"fix {', '.join(problems)} to {verb}"
-            self.status_line.show(self.status)
-            self.panel.focus_field(field)
-            return None
-
-    def _start_run(
-        self, config: TrainConfig, *, paused: bool, resume: Path | None = None, start_epoch: int = 0
-    ) -> None:
-        self.retire_run(config)  # the run on screen stays as a ghost
-        self.error_panel.hide()
-        if not (resume is not None and self.notice.has_class("-info")):
-            self.notice.hide()
-        self.run_config = config
-        self._pending_changes = False
-        self.status = RunStatus(
-            state="starting", total=config.epochs, device=self._device_label(config.device),
-            start_epoch=start_epoch, epoch=start_epoch,
-        )
-        self.leave_replay()
-        self.network = None
-        if resume is not None:
-            self.load_film(resume, start_epoch)
-        else:
-            self.replay = Replay()
-        self.loss_plot.clear("starting…")
-        self.fit_plot.clear("starting…")
-        self.boundary.clear("starting…")
-        self.landscape.reset()
-        self.health.reset()
-        self._pending_health = ()
-        self.host.start(config, paused=paused, resume=resume, pace=self.pace)
-        self.panel.run_state = "paused" if paused else "running"
-        for plot in self.plots:
-            plot.redraw()
-        self.status_line.show(self.status)
-        self.log.info(f"run {self.host.generation}: {config_summary(config)}")
-
-    def action_toggle_run(self) -> None:
-        """Space: start a new run, or pause / resume the current one."""
-        self.leave_replay()
-        if self.host.active:
-            if self.status.state == "running":
-                self.host.pause()
-                self.status.state = "paused"
-            else:
-                self.host.resume()
-                self.status.state = "running"
-                if self.notice.shown and self.notice.has_class("-warning"):
-                    self.notice.hide()
-            self.panel.run_state = self.status.state
-            self.status_line.show(self.status)
-            return
-        config = self._config_or_refuse("start")
-        if config is not None:
-            self._start_run(config, paused=False)
-
-    def action_step(self) -> None:
-        """One epoch, then paused (pauses a running run after its next epoch)."""
-        self.leave_replay()
-        if not self.host.active:
-            config = self._config_or_refuse("step")
-            if config is None:
-                return
-            self._start_run(config, paused=True)
-        self.host.step(1)
-        self.status.state = "paused"
-        self.panel.run_state = "paused"
-        self.status_line.show(self.status)
-
-    def action_reset(self) -> None:
-        """A new run from epoch 0, paused: same seed, same initial weights."""
-        self.leave_replay()
-        config = self._config_or_refuse("reset")
-        if config is not None:
-            self._start_run(config, paused=True)
-            self.notify("Reset: a new run from epoch 0, paused. Space trains, n steps one epoch.", timeout=4)
-
-    def action_stop(self) -> None:
-        if self.host.active:
-            self.host.stop()
-            self.status.state = "stopping"
-            self.status_line.show(self.status)
-
-    def action_toggle_log(self) -> None:
-        self.loss_plot.set_options(log_y=not self.loss_plot.log_y)
-
-    def action_toggle_smooth(self) -> None:
-        self.loss_plot.set_options(smooth=not self.loss_plot.smooth)
-
-    def action_save_screenshot(self) -> None:
-        try:
-            path = self.save_screenshot(path=str(self.screenshot_dir))
-        except OSError as exc:
-            self.notify(f"Could not save the screenshot: {exc}", severity="error")
-            return
-        self.notify(f"Screenshot saved: {path}", timeout=6)
-
-    def action_help(self) -> None:
-        if not isinstance(self.screen, HelpScreen):
-            self.push_screen(HelpScreen())
-
-    def action_gallery(self) -> None:
-        """a: the activation gallery; choosing one sets it for every hidden layer in the panel.
-
-        The gallery draws the engine's own torch activations, and the dashboard otherwise
-        never imports torch in this process (the process host trains in a child): the first
-        opening imports it in a thread (about 2 s here) while the UI stays live.
-        """
-        if len(self.screen_stack) > 1 or self._opening_gallery:
-            return  # a dialog is open: its own keys only
-        if "nntui.ui.screens.gallery" in sys.modules:
-            self._open_gallery()
-            return
-        self._opening_gallery = True
-        self.notify("Opening the activation gallery…", timeout=2)
-
-        def load() -> None:
-            try:
-                import nntui.ui.screens.gallery  # noqa: F401  (torch: seconds, off the UI thread)
-            except Exception as exc:
-                self.call_from_thread(self._gallery_failed, f"{type(exc).__name__}: {exc}")
-                return
-            self.call_from_thread(self._open_gallery)
-
-        self.run_worker(load, name="gallery-import", group="gallery-import", thread=True, exit_on_error=False)
-
-    def _gallery_failed(self, error: str) -> None:
-        self._opening_gallery = False
-        self.notify(f"The activation gallery could not open: {error}", severity="error", timeout=8)
-
-    def _open_gallery(self) -> None:
-        from nntui.ui.screens.gallery import GalleryScreen
-
-        self._opening_gallery = False
-        if len(self.screen_stack) > 1:
-            return
-        text = self.panel.texts().get("activation", "")
-        current = text.split(",")[0].strip().lower().replace("-", "_")
-        self.push_screen(GalleryScreen(current), self._activation_chosen)
-
-    def _activation_chosen(self, name: str | None) -> None:
-        if not name:
-            return
-        if self.panel.set_field("activation", name):
-            self.notify(f"Activation {name} for every hidden layer.", timeout=4)
-        else:
-            problem = self.panel.problems()
-            field, reason = next(iter(problem.items()), ("activation", "not valid here"))
-            self.notify(f"Activation {name} set, but {field}: {reason}", severity="warning", timeout=8)
-
-    def action_open_csv(self) -> None:
-        """o: choose a CSV file; the loader checks it before anything changes."""
-        if len(self.screen_stack) > 1:
-            return  # a dialog is open: its own keys only
-        try:
-            base = self.panel.build_config()
-        except ConfigError:
-            base = self.panel.committed
-        start = self.data_dir
-        if start is None:
-            start = Path(base.data).expanduser().parent if base.dataset == "csv" and base.data else Path.cwd()
-        self.push_screen(FilePickerScreen(base, start), self._data_chosen)
-
-    def _data_chosen(self, loaded: LoadedData | None) -> None:
-        """A CSV file that loaded: into the panel (a running run asks to reset), what the
-        loader found (delimiter, dropped rows, standardization) into the notice."""
-        if loaded is None:
-            return
-        self.data_dir = Path(loaded.config.data).expanduser().parent
-        if not self.panel.use_data(loaded.config):
-            self.notify("The CSV file loaded, but the settings do not fit it: see the marked fields.",
-                        severity="warning", timeout=8)
-        self.notice.show_notice("\n".join((loaded.summary, *loaded.notes)), "info")
-
-    def action_leave_field(self) -> None:
-        """Esc: leave the field being edited (so keys work again), else close the error panel."""
-        if self.focused is not None:
-            self.screen.set_focus(None)
-        elif self.error_panel.shown:
-            self.error_panel.hide()
-
-    async def action_quit(self) -> None:
-        """Stop the trainer (it checks for commands every step), wait up to a second, exit."""
-        await self._leave(0, "quit")
-
-    async def action_interrupt(self) -> None:
-        """ctrl+c: as a shell's Ctrl-C would (the run saved, then exit 130)."""
-        self.ended_by = "Ctrl-C"
-        await self._leave(SIGNAL_EXIT["SIGINT"], "interrupted by Ctrl-C")
-
-    async def _leave(self, code: int, reason: str) -> None:
-        if self._leaving:
-            return
-        self._leaving = True
-        self._ticker.stop()  # nothing to draw any more; and no tick while the widgets go away
-        stopped = await self.host.shutdown(timeout=1.0, reason=reason)
-        if not stopped:
-            self.log.warning("the trainer did not return within 1 s; exiting anyway")
-        last = self.host.mailbox.drain()  # the run's last word (None: nothing new): where it stopped
-        if last is not None and isinstance(last.finished, RunFinished):
-            self.status.epoch = last.finished.epoch
-        self.exit(code)
-
-    async def _on_exit_app(self) -> None:
-        """An exit from outside the app's own keys (textual-serve closing a tab sends "quit",
-        which Textual turns into ExitApp) still stops and saves the run first."""
-        if not self._leaving:
-            await self._leave(0, "quit")  # it calls exit(), which comes back here
-            return
-        await super()._on_exit_app()
-
-    def _tick_without_terminal(self) -> None:
-        """--on-hangup train: the terminal is gone; drain the run, draw nothing, leave at its end."""
-        drained = self.host.mailbox.drain()
-        if drained is not None and drained.finished is not None:
-            self.host.mark_finished()
-        if not self.host.active and not self._leaving:
-            self.call_later(self._leave, 0, "the run ended after the terminal hung up")
 
     def _show_gpu(self, device: str) -> None:
         """The GPU panel beside the health table for a cuda run (NVML sampled in a thread)."""
@@ -621,58 +392,6 @@ class NntuiApp(Comparing, Watching, HangUp, App[int]):
         else:
             self.gpu.stop_monitor()
 
-    def get_driver_class(self) -> type[Driver]:
-        """Textual's choice, with its Linux/macOS driver made safe for a terminal that hangs up
-        (`nntui.ui.driver`); a driver named in TEXTUAL_DRIVER, or Windows', is kept as it is."""
-        driver = super().get_driver_class()
-        if sys.platform != "win32":
-            from textual.drivers.linux_driver import LinuxDriver
-
-            from nntui.ui.driver import HangUpSafeDriver
-
-            if driver is LinuxDriver:
-                return HangUpSafeDriver
-        return driver
-
-    def _freeze_startup_objects(self) -> None:
-        """Move everything alive after the first frame (Textual, the widgets, numpy…) out of
-        the collector's reach: a full collection then scans only what came later. Measured
-        here: a gen-2 collection paused the UI 62 ms while training, long enough to delay a key."""
-        import gc
-
-        gc.collect()
-        gc.freeze()
-
-    def _install_signal_handlers(self) -> None:
-        """SIGTERM, SIGHUP (the SSH connection dropped) and SIGINT end the app as q does:
-        the run stops, its files and a checkpoint are written, the terminal is restored,
-        and the exit code says which signal (143, 129, 130). A signal that was ignored when
-        nntui started (nohup) stays ignored."""
-        import asyncio
-
-        self._signals = add_loop_handlers(asyncio.get_running_loop(), self._signalled)
-
-    def _signalled(self, name: str) -> None:
-        self.ended_by = name
-        self.call_later(self._leave, SIGNAL_EXIT[name], f"interrupted by {name}")
-
-    def _remove_signal_handlers(self) -> None:
-        import asyncio
-
-        remove_loop_handlers(asyncio.get_running_loop(), self._signals)
-
-    async def on_unmount(self) -> None:
-        """Whatever ended the app (q, ctrl+c, an error, a test leaving run_test): stop the trainer.
-
-        The thread pool behind thread workers is joined when the event loop closes, so a
-        trainer left paused would keep the process alive (Textual issue 3966).
-        """
-        self._ticker.stop()
-        self._remove_signal_handlers()
-        import gc
-
-        gc.unfreeze()  # what the app leaves behind is collectable again (an app in a test's process)
-        await self.host.shutdown(timeout=1.0)
 
     # -- messages from the widgets ------------------------------------------------------------------
 
@@ -703,14 +422,6 @@ class NntuiApp(Comparing, Watching, HangUp, App[int]):
         self._asking_reset = True
         self.push_screen(ConfirmReset(f"Changed {shown}."), self._reset_answered)
 
-    def _reset_answered(self, reset: bool | None) -> None:
-        self._asking_reset = False
-        if reset:
-            self.action_reset()
-        else:
-            self._pending_changes = True
-            self.status.note = "changes apply on reset (r)"
-            self.status_line.show(self.status)
 
     @on(ControlPanel.PaceChanged)
     def _pace_changed(self, event: ControlPanel.PaceChanged) -> None:
@@ -768,6 +479,7 @@ class NntuiApp(Comparing, Watching, HangUp, App[int]):
         yield SystemCommand("Faster", "Pace: the next faster speed (+)", self.action_faster)
         yield SystemCommand("Full speed", "Pace: max, no cap (f)", self.action_full_speed)
         yield SystemCommand("Help", "Keys and how the dashboard works (?)", self.action_help)
+
 
     # -- measurements -----------------------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ from nntui.engine.pace import Pace
 from nntui.engine.session import DEFAULT_CHECKPOINT_S, DivergencePolicy, ResumePlan, plan_resume
 from nntui.engine.signals import EXIT_BAD_INPUT
 from nntui.ui.app import NntuiApp
-from nntui.ui.hangup import HangupPolicy
+from nntui.ui.lifecycle import HangupPolicy
 
 
 def create_app(

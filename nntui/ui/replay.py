@@ -24,11 +24,14 @@ class Replay:
     def active(self) -> bool:
         return self.cursor is not None
 
-    def record(self, fits: list[tuple[FitUpdated, tuple[LayerHealth, ...]]]) -> None:
-        """New snapshots from the run (the cursor stays on its frame while scrubbing)."""
+    def record(self, fits: list[tuple[FitUpdated, tuple[LayerHealth, ...]]]) -> bool:
+        """New snapshots from the run. While scrubbing the cursor stays on its frame, except on
+        the newest one, which it follows (End means "the newest": the chunk in flight when
+        training paused lands after the key). True when the cursor moved to another frame."""
         if not fits:
-            return
+            return False
         on = self.frame
+        at_end = on is not None and self.cursor == len(self.film) - 1
         for fit, health in fits:
             self.film.add(fit)
             if health:
@@ -36,9 +39,14 @@ class Replay:
         if len(self.health) > 2 * len(self.film) + 8:
             kept = set(self.film.epochs)
             self.health = {e: h for e, h in self.health.items() if e in kept}
-        if on is not None:
-            epochs = self.film.epochs
-            self.cursor = epochs.index(on.epoch) if on.epoch in epochs else len(epochs) - 1
+        if on is None:
+            return False
+        epochs = self.film.epochs
+        if at_end or on.epoch not in epochs:
+            self.cursor = len(epochs) - 1
+        else:
+            self.cursor = epochs.index(on.epoch)
+        return self.frame is not on
 
     @property
     def frame(self) -> FitUpdated | None:

@@ -186,3 +186,25 @@ def test_film_frames_are_the_fits_the_run_sent() -> None:
     assert replay.move(-3) is fits[-4][0]
     assert replay.home() is fits[0][0]
     assert replay.leave() is fits[-1][0] and not replay.active
+
+
+def test_the_cursor_on_the_newest_frame_follows_frames_that_land_later() -> None:
+    """The chunk in flight when ← paused the run lands after the key: End still means the newest
+    frame; a cursor elsewhere stays on its own frame."""
+    from nntui.engine.events import FitUpdated
+    from nntui.ui.replay import Replay
+
+    x = np.linspace(0, 1, 5)
+
+    def fit(e: int) -> tuple[FitUpdated, tuple[()]]:
+        return FitUpdated(epoch=e, kind="curve", x=x, y=x * e, loss=1.0 / e), ()
+
+    replay = Replay()
+    replay.record([fit(e) for e in range(1, 10)])
+    replay.end()
+    late = fit(10)
+    assert replay.record([late]) and replay.frame is late[0] and replay.cursor == 9
+    replay.move(-2)
+    on = replay.frame
+    assert not replay.record([fit(11)]) and replay.frame is on
+    assert not Replay().record([fit(1)])  # live: no cursor to move
