@@ -161,8 +161,8 @@ def test_engine_imports_no_ui(tmp_path: Path) -> None:
     code = (
         "import importlib, pkgutil, sys\n"
         "import nntui.engine\n"
-        "for m in pkgutil.iter_modules(nntui.engine.__path__):\n"
-        "    importlib.import_module(f'nntui.engine.{m.name}')  # every engine module, not only the ones a run uses\n"
+        "for m in pkgutil.walk_packages(nntui.engine.__path__, 'nntui.engine.'):\n"
+        "    importlib.import_module(m.name)  # every engine module (and subpackage module), not only a run's\n"
         "from nntui.engine.config import TrainConfig\n"
         "from nntui.engine.trainer import Trainer\n"
         "from nntui.headless import run_headless\n"

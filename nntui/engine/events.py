@@ -19,7 +19,7 @@ from nntui.engine.landscape import Landscape
 from nntui.engine.pace import Pace
 
 if TYPE_CHECKING:
-    from nntui.engine.backprop import NetworkInput
+    from nntui.engine.backprop.network import NetworkInput
 
 FitKind = Literal["curve", "boundary", "scatter"]
 """curve: one input, the prediction on a grid; boundary: 2-D classes, a heatmap;

@@ -496,7 +496,7 @@ class Trainer:
         """The whole network at rest, for the backprop stepper (small enough networks only)."""
         if self.params > MAX_STEPPER_PARAMS:
             return
-        from nntui.engine.backprop import NetworkInput
+        from nntui.engine.backprop.network import NetworkInput
 
         ds, model, optimizer = self.dataset, self.model, self.optimizer
         assert ds is not None and model is not None and optimizer is not None

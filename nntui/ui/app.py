@@ -59,7 +59,7 @@ from nntui.ui.widgets.too_small import MIN_HEIGHT, MIN_WIDTH, TooSmall
 
 if TYPE_CHECKING:
 
-    from nntui.engine.backprop import NetworkInput
+    from nntui.engine.backprop.network import NetworkInput
 
 class NntuiApp(Running, Comparing, Watching, Views, Lifecycle, App[int]):
     """Set up a network, press space, watch it learn; the keyboard stays live throughout."""

@@ -14,7 +14,7 @@ from nntui.ui.replay import Replay
 from nntui.ui.widgets.status import RunStatus
 
 if TYPE_CHECKING:
-    from nntui.engine.backprop import NetworkInput
+    from nntui.engine.backprop.network import NetworkInput
     from nntui.engine.pace import Pace
     from nntui.ui.host import RunHost
     from nntui.ui.widgets.boundary import BoundaryPlot

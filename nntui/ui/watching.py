@@ -16,7 +16,7 @@ from nntui.engine.pace import Pace, describe, faster, slower
 from nntui.ui.replay import Replay
 
 if TYPE_CHECKING:
-    from nntui.engine.backprop import NetworkInput
+    from nntui.engine.backprop.network import NetworkInput
     from nntui.ui.host import RunHost
     from nntui.ui.widgets.boundary import BoundaryPlot
     from nntui.ui.widgets.controls import ControlPanel

@@ -17,6 +17,7 @@ from torch import Tensor
 
 from nntui.engine import activations, backprop
 from nntui.engine.backprop import FloatArray, Lesson, NetworkGrads, NetworkInput
+from nntui.engine.backprop.network import _update_line
 from nntui.engine.model import MLP, build_mlp
 from nntui.engine.steps import loss_function
 
@@ -345,10 +346,10 @@ def test_network_lesson_shows_a_readable_slice_of_wide_layers() -> None:
 
 
 def test_update_line_shows_the_change_even_at_a_small_learning_rate() -> None:
-    line = backprop._update_line("W[1,1]", 0.123456789, 0.5, 0.001)
+    line = _update_line("W[1,1]", 0.123456789, 0.5, 0.001)
     before, after = line.split(" = ")[1].split(" − ")[0], line.rsplit(" = ", 1)[1]
     assert before != after and "− 0.0005" in line
-    assert "unchanged" in backprop._update_line("b[1]", 0.25, 0.0, 0.1), "a dead unit: say so, not '+ 0'"
+    assert "unchanged" in _update_line("b[1]", 0.25, 0.0, 0.1), "a dead unit: say so, not '+ 0'"
 
 
 def test_bad_shapes_and_names_say_what_is_wrong() -> None:
