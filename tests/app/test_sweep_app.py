@@ -37,7 +37,8 @@ from nntui.engine.grid import build_grid
 from nntui.engine.presets import preset
 from nntui.engine.sweep import Sweep
 from nntui.sweep_cli import main as sweep_main
-from nntui.ui.sweep_app import SweepApp, create_sweep_app, metric_cell, number_cell
+from nntui.ui.sweep_app import SweepApp, create_sweep_app
+from nntui.ui.sweep_rows import metric_cell, number_cell
 
 SIZE = (120, 40)
 DEADLINE = 240.0
