@@ -52,9 +52,8 @@ from nntui.engine.sweep import (
     TrialFinished,
     TrialMessage,
     TrialStarted,
-    leaderboard_row,
-    sort_rows,
 )
+from nntui.engine.sweep_leaderboard import leaderboard_row, sort_rows
 from nntui.ui.mailbox import Drained, Mailbox
 from nntui.ui.screens.help import HelpScreen
 from nntui.ui.widgets.boundary import BoundaryPlot
