@@ -71,8 +71,8 @@ def child_ray(out: Path, n: int, address: str) -> dict[str, Any]:
     it sent, and this driver's CPU time."""
     from nntui.engine.config import TrainConfig
     from nntui.engine.grid import build_grid
+    from nntui.engine.raysweep import MAX_JOBS, RayPool
     from nntui.engine.sweep import Sweep, TrialFinished, TrialMessage, TrialStarted
-    from nntui.engine.sweep_ray import MAX_JOBS, RayPool
 
     t0 = time.perf_counter()
     cpu0 = time.process_time()

@@ -25,10 +25,7 @@ from nntui.engine.formats import MISSING, fmt_duration, fmt_loss
 from nntui.engine.grid import MAX_TRIALS_UNASKED, Axis, build_grid, load_sweep_config
 from nntui.engine.parsing import apply_text
 from nntui.engine.presets import preset
-from nntui.engine.session import check_checkpoint_every
-from nntui.engine.signals import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, SIGNAL_EXIT, SignalStop
-from nntui.engine.sweep import SWEEP_TOML, Sweep, SweepResult, TrialFinished, TrialMessage, default_jobs
-from nntui.engine.sweep_ray import (
+from nntui.engine.raysweep import (
     DEFAULT_RETRIES,
     INSTALL_HINT,
     MAX_JOBS,
@@ -36,6 +33,9 @@ from nntui.engine.sweep_ray import (
     leave,
     pool_from_flags,
 )
+from nntui.engine.session import check_checkpoint_every
+from nntui.engine.signals import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, SIGNAL_EXIT, SignalStop
+from nntui.engine.sweep import SWEEP_TOML, Sweep, SweepResult, TrialFinished, TrialMessage, default_jobs
 
 SWEEP_OPTIONS = ("help", "version", "headless", "preset", "config", "out", "json", "checkpoint_every", "on_diverge")
 """nntui's own options a sweep takes (besides the training settings); any other one (a
@@ -215,7 +215,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             result = SweepResult(sweep.rows(), sweep.counts(), "interrupted by SIGINT")
     report.end(result, table=sys.stdout if not args.json else err)
     if args.json:
-        from nntui.engine.sweep import leaderboard_json
+        from nntui.engine.sweep_leaderboard import leaderboard_json
 
         print(leaderboard_json(sweep, result.rows), flush=True)
     if interrupted:
@@ -249,7 +249,7 @@ def dashboard(sweep: Sweep, args: argparse.Namespace) -> int:
             report.say(f"nntui: error: {app.error}")
         report.end(result, table=sys.stdout if not args.json else sys.stderr)
         if args.json:
-            from nntui.engine.sweep import leaderboard_json
+            from nntui.engine.sweep_leaderboard import leaderboard_json
 
             print(leaderboard_json(sweep, result.rows), flush=True)
     return code

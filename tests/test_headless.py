@@ -157,7 +157,7 @@ def test_no_tty_dashboard_points_at_headless(nntui_cmd) -> None:
 
 def test_engine_imports_no_ui(tmp_path: Path) -> None:
     """The core (every module of nntui.engine) loads, and runs a whole headless training,
-    without textual or plotext ever loading."""
+    without textual or plotext ever loading (nor Ray, an optional extra)."""
     code = (
         "import importlib, pkgutil, sys\n"
         "import nntui.engine\n"
@@ -171,6 +171,7 @@ def test_engine_imports_no_ui(tmp_path: Path) -> None:
         f"assert run_headless(TrainConfig(epochs=10), out={str(tmp_path / 'r')!r}) == 0\n"
         "bad = [m for m in sys.modules if m.split('.')[0] in ('textual', 'plotext', 'textual_plotext', 'rich')]\n"
         "assert not bad, bad\n"
+        "assert 'ray' not in sys.modules  # the optional extra: imported on connect only\n"
         "print('clean')\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

@@ -414,7 +414,7 @@ def test_forwarder_coalesces_epochs_and_flushes_before_the_end() -> None:
 
 
 def test_csv_leaderboard_reads_back_exactly(tmp_path: Path) -> None:
-    from nntui.engine.sweep import leaderboard_csv
+    from nntui.engine.sweep_leaderboard import leaderboard_csv
 
     rows = [{"trial": "lr=0.1", "lr": "0.1", "status": "done", "final_loss": 0.1 + 0.2, "best_loss": 1 / 3,
              "metric": "r2", "metric_value": None, "epochs": 3, "steps_per_s": 1e-7, "elapsed_s": 2.5, "error": ""}]

@@ -6,49 +6,40 @@
     sweep.stop("interrupted by SIGINT")   # from a signal handler or another thread
 
 The driver (this process) never imports torch: trials run elsewhere, behind one seam,
-`TrialBackend` (submit trials, poll their messages, stop them). `LocalPool` is the backend
-here: N warm processes (spawn; torch imported once per process), one torch thread each,
-one trial at a time each. `sweep_ray.RayPool` is the other: the same five methods, each trial
-a Ray task (`run_trial` itself when workers share --out, else the driver writes the run
-directory from the events and checkpoints the task streams back).
+`TrialBackend` (submit trials, poll their messages, stop them). `sweep_local.LocalPool` is
+the default backend: N warm processes (spawn; torch imported once per process), one torch
+thread each, one trial at a time each. `raysweep.RayPool` is the other: the same five
+methods, each trial a Ray task (`run_trial` itself when workers share --out, else the driver
+writes the run directory from the events and checkpoints the task streams back).
 
 SWEEPDIR holds one run directory per trial (named by its varied values), sweep.toml (the
-base config and the grid; itself a valid --config) and leaderboard.csv / .json, rewritten
-atomically as trials finish. Running the same sweep again skips trials whose summary says
-done or diverged and resumes the others from their checkpoints.
+base config and the grid; itself a valid --config) and leaderboard.csv / .json (their rows:
+sweep_leaderboard.py), rewritten atomically as trials finish. Running the same sweep again
+skips trials whose summary says done or diverged and resumes the others from their checkpoints.
 """
 
 from __future__ import annotations
 
 import collections
 import contextlib
-import csv
-import io
 import json
 import math
-import multiprocessing as mp
 import os
-import queue
-import signal
-import threading
 import time
 import traceback
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from multiprocessing.connection import Connection
-from multiprocessing.connection import wait as wait_any
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from nntui.engine.atomic import atomic_write
 from nntui.engine.config import TrainConfig
-from nntui.engine.errors import ConfigError, NntuiError
+from nntui.engine.errors import ConfigError
 from nntui.engine.grid import Grid, Trial, dumps_sweep_toml, load_sweep_config
 from nntui.engine.session import DEFAULT_CHECKPOINT_S, DivergencePolicy
+from nntui.engine.sweep_leaderboard import leaderboard_csv, leaderboard_json, leaderboard_row, sort_rows
 
 if TYPE_CHECKING:
-    from multiprocessing.process import BaseProcess
-
     from nntui.engine.control import Control
     from nntui.engine.events import EpochsEnded, Event, RunFailed, RunFinished
 
@@ -70,8 +61,6 @@ MAX_POINTS = 256
 """Epoch rows per forwarded EpochsEnded: min/max-decimated beyond (metrics.csv has them all)."""
 POLL_S = 0.1
 """The driver's longest wait: a stop (signal, another thread) is acted on within it."""
-MAX_EARLY_DEATHS = 3
-"""Worker processes that die before they are ready: after this many the sweep gives up."""
 
 
 # ----------------------------------------------------------------------------- messages
@@ -263,6 +252,19 @@ def read_summary(rundir: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
+def mark_failed(rundir: Path, error: str) -> dict[str, Any]:
+    """The driver's word on a trial whose worker died: its summary.json says failed, with why
+    (and keeps the numbers it had), so the leaderboard and the run directory agree."""
+    from nntui.engine.record import dumps_json
+
+    summary = read_summary(rundir)
+    summary.update(status="failed", error=error)
+    with contextlib.suppress(OSError):
+        rundir.mkdir(parents=True, exist_ok=True)
+        atomic_write(rundir / SUMMARY, dumps_json(summary, indent=2) + "\n")
+    return summary
+
+
 # ----------------------------------------------------------------------------- the seam
 
 
@@ -286,230 +288,6 @@ class TrialBackend(Protocol):
 
     def close(self) -> None:
         """Release the workers (after the last TrialFinished); kill what does not go."""
-
-
-# ----------------------------------------------------------------------------- local pool
-
-
-def _worker_main(conn: Connection) -> None:
-    """A warm worker process: import torch once, then run trials one at a time until told
-    to quit (or the driver is gone)."""
-    # The driver decides what a signal means (a Ctrl-C reaches the whole process group): a
-    # worker only obeys "stop", so every trial ends saved, whatever signal the driver got.
-    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
-        sig = getattr(signal, name, None)
-        if sig is not None:
-            signal.signal(sig, signal.SIG_IGN)
-    # before torch (and its OpenMP) load: one thread per trial, the sweep's processes are the
-    # parallelism (a hidden OpenMP helper spun a core otherwise, PITFALLS "Training speed")
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        os.environ[var] = "1"
-    import torch
-
-    torch.set_num_threads(1)
-    from nntui.engine.control import Control
-
-    _warm_up()
-
-    send_lock = threading.Lock()
-    alive = True
-
-    def send(item: Any) -> None:
-        nonlocal alive
-        if not alive:
-            return
-        try:
-            with send_lock:
-                conn.send(item)
-        except (OSError, ValueError):
-            alive = False  # the driver is gone: the trial still finishes and saves
-
-    jobs: queue.Queue[TrialJob | None] = queue.Queue()
-    lock = threading.Lock()
-    current: list[Control] = []
-
-    def listen() -> None:
-        while True:
-            try:
-                cmd = conn.recv()
-            except (EOFError, OSError):
-                cmd = ("quit", "the sweep's driver is gone")
-            kind = cmd[0]
-            if kind == "run":
-                with lock:
-                    current.append(Control())
-                jobs.put(cmd[1])
-            elif kind in ("stop", "quit"):
-                with lock:
-                    for control in current:
-                        control.stop(cmd[1])
-                if kind == "quit":
-                    jobs.put(None)
-                    return
-
-    threading.Thread(target=listen, name="nntui-sweep-commands", daemon=True).start()
-    send(("ready", os.getpid()))
-    while (job := jobs.get()) is not None:
-        with lock:
-            control = current[0]
-        try:
-            run_trial(job, lambda m: send(("msg", m)), control)
-        finally:
-            with lock:
-                current.pop(0)
-        send(("idle", job.index))
-    # Every file a trial writes is complete (atomic, fsynced) before its TrialFinished: skip
-    # the interpreter's teardown of torch (about a second here) that the driver would wait for.
-    conn.close()
-    os._exit(0)
-
-
-def _warm_up() -> None:
-    """Train a 2-epoch, 8-point run in memory: the first trial of a worker then costs what
-    every later one does (imports, first-call paths of the data, model, fast path, events)."""
-    from safetensors import torch as _safetensors_torch  # noqa: F401  (checkpoints import it on first save)
-
-    from nntui.engine.config import TrainConfig
-    from nntui.engine.control import Control
-    from nntui.engine.session import Session
-
-    with contextlib.suppress(Exception):  # a warm-up only: a real trial reports its own errors
-        Session(TrainConfig(samples=8, epochs=2), threads=1).run(Control())
-
-
-@dataclass
-class _Worker:
-    process: BaseProcess
-    conn: Connection
-    ready: bool = False
-    job: TrialJob | None = None
-    pid: int = 0
-
-
-class LocalPool:
-    """Trials in warm local processes: spawned once (torch imported once each), reused from
-    trial to trial, one torch thread each. Each talks to the driver over its own pipe, so a
-    worker killed mid-message can break only its own channel (a shared queue's lock could
-    be left held and stall every worker)."""
-
-    def __init__(self) -> None:
-        self._ctx = mp.get_context("spawn")  # fork next to the driver's threads is unsafe; see worker.py
-        self._workers: list[_Worker] = []
-        self._queue: collections.deque[TrialJob] = collections.deque()
-        self._out: list[TrialMessage] = []
-        self._stopping = False
-        self._early_deaths = 0
-
-    def start(self, workers: int) -> None:
-        for _ in range(workers):
-            self._spawn()
-
-    def _spawn(self) -> None:
-        ours, theirs = self._ctx.Pipe(duplex=True)
-        proc = self._ctx.Process(target=_worker_main, args=(theirs,), name="nntui-sweep-worker", daemon=True)
-        proc.start()
-        theirs.close()
-        self._workers.append(_Worker(proc, ours))
-
-    def submit(self, job: TrialJob) -> None:
-        self._queue.append(job)
-        self._dispatch()
-
-    def _dispatch(self) -> None:
-        for w in self._workers:
-            if not self._queue or self._stopping:
-                return
-            if w.ready and w.job is None:
-                job = self._queue.popleft()
-                try:
-                    w.conn.send(("run", job))
-                    w.job = job
-                except (OSError, ValueError):
-                    self._queue.appendleft(job)  # its death is noticed by poll
-
-    def poll(self, timeout: float) -> list[TrialMessage]:
-        if not self._out:
-            ready = wait_any([w.conn for w in self._workers] + [w.process.sentinel for w in self._workers], timeout)
-            for w in list(self._workers):
-                if w.conn in ready:
-                    self._drain(w)
-                if w.process.sentinel in ready and not w.process.is_alive():
-                    self._drain(w)
-                    self._died(w)
-        out, self._out = self._out, []
-        return out
-
-    def _drain(self, w: _Worker) -> None:
-        try:
-            while w.conn.poll(0):
-                item = w.conn.recv()
-                kind = item[0]
-                if kind == "msg":
-                    message = item[1]
-                    if isinstance(message, TrialFinished) and w.job is not None and w.job.index == message.trial:
-                        w.job = None  # finished: a death from now on is not this trial's
-                    self._out.append(message)
-                elif kind == "idle":
-                    self._dispatch()
-                elif kind == "ready":
-                    w.ready, w.pid = True, int(item[1])
-                    self._dispatch()
-        except (EOFError, OSError):
-            pass  # the process sentinel tells the rest
-
-    def _died(self, w: _Worker) -> None:
-        """A worker process ended on its own (killed, out of memory, a crash in torch): its
-        trial is failed (the others go on) and, while trials wait, a new worker takes its place."""
-        self._workers.remove(w)
-        w.conn.close()
-        code = w.process.exitcode
-        how = f"signal {-code}" if code is not None and code < 0 else f"exit code {code}"
-        if not w.ready and not self._stopping:  # (a Ctrl-C to the group can end one mid-start-up)
-            self._early_deaths += 1
-            if self._early_deaths >= MAX_EARLY_DEATHS:
-                raise NntuiError(f"sweep worker processes exit while starting ({how}); nothing was trained")
-        if w.job is not None:
-            summary = mark_failed(Path(w.job.rundir), f"the worker process running this trial died ({how})")
-            self._out.append(TrialFinished(w.job.index, "failed", summary))
-            w.job = None
-        if self._queue and not self._stopping:
-            self._spawn()
-
-    def stop(self, reason: str) -> list[TrialJob]:
-        self._stopping = True
-        dropped = list(self._queue)
-        self._queue.clear()
-        for w in self._workers:
-            with contextlib.suppress(OSError, ValueError):
-                w.conn.send(("stop", reason))
-        return dropped
-
-    def close(self, timeout: float = 2.0) -> None:
-        for w in self._workers:
-            with contextlib.suppress(OSError, ValueError):
-                w.conn.send(("quit", "the sweep ended"))
-        deadline = time.monotonic() + timeout
-        for w in self._workers:
-            # a worker still importing torch has nothing to save: no need to wait for it
-            w.process.join(max(0.0, deadline - time.monotonic()) if w.ready else 0.0)
-            if w.process.is_alive():
-                w.process.kill()
-                w.process.join(1.0)
-            w.conn.close()
-        self._workers.clear()
-
-
-def mark_failed(rundir: Path, error: str) -> dict[str, Any]:
-    """The driver's word on a trial whose worker died: its summary.json says failed, with why
-    (and keeps the numbers it had), so the leaderboard and the run directory agree."""
-    from nntui.engine.record import dumps_json
-
-    summary = read_summary(rundir)
-    summary.update(status="failed", error=error)
-    with contextlib.suppress(OSError):
-        rundir.mkdir(parents=True, exist_ok=True)
-        atomic_write(rundir / SUMMARY, dumps_json(summary, indent=2) + "\n")
-    return summary
 
 
 # ----------------------------------------------------------------------------- the driver
@@ -551,7 +329,11 @@ class Sweep:
         self.jobs = jobs or default_jobs()
         self.checkpoint_every = checkpoint_every
         self.on_diverge = on_diverge
-        self.backend: TrialBackend = backend or LocalPool()
+        if backend is None:
+            from nntui.engine.sweep_local import LocalPool  # (it imports this module)
+
+            backend = LocalPool()
+        self.backend: TrialBackend = backend
         self.trials: list[Trial] = grid.trials(base)
         self.state = [_TrialState() for _ in self.trials]
         self._stop_reason: str | None = None
@@ -729,60 +511,3 @@ def default_jobs() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         return os.cpu_count() or 1
-
-
-ROW_COLUMNS = (
-    "status", "final_loss", "best_loss", "metric", "metric_value", "epochs", "steps_per_s", "elapsed_s", "error"
-)
-"""A leaderboard row's columns after the trial's name and varied values."""
-
-
-def leaderboard_row(
-    trial: Trial, status: TrialStatus, summary: dict[str, Any], varied: Iterable[str]
-) -> dict[str, Any]:
-    """A trial's row: its varied values (as flags take them), status, and its summary's numbers."""
-    texts = trial.texts
-    metric = "accuracy" if "accuracy" in summary else "r2" if "r2" in summary else ""
-    row: dict[str, Any] = {"trial": trial.name}
-    row.update((name, texts[name]) for name in varied)
-    row.update(
-        status=status,
-        final_loss=summary.get("final_loss"),
-        best_loss=summary.get("best_loss"),
-        metric=metric,
-        metric_value=summary.get(metric) if metric else None,
-        epochs=summary.get("epochs"),
-        steps_per_s=summary.get("steps_per_s"),
-        elapsed_s=summary.get("elapsed_s"),
-        error=summary.get("error", "") if status == "failed" else "",
-    )
-    return row
-
-
-def sort_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    def key(row: dict[str, Any]) -> tuple[int, float]:
-        best = row.get("best_loss")
-        if isinstance(best, (int, float)) and math.isfinite(best):
-            return (0, float(best))
-        return (1, 0.0)
-
-    return sorted(rows, key=key)  # stable: ties and rows without a loss stay in grid order
-
-
-def leaderboard_csv(rows: list[dict[str, Any]], varied: Sequence[str]) -> str:
-    """Numbers as repr (they read back as the same floats); missing ones as empty cells."""
-    columns = ["trial", *varied, *ROW_COLUMNS]
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(columns)
-    for row in rows:
-        writer.writerow(["" if row.get(c) is None else repr(row[c]) if isinstance(row[c], float) else row[c]
-                         for c in columns])
-    return buf.getvalue()
-
-
-def leaderboard_json(sweep: Sweep, rows: list[dict[str, Any]]) -> str:
-    from nntui.engine.record import dumps_json
-
-    return dumps_json({"sweep": str(sweep.out), "varied": list(sweep.grid.fields), "trials": len(rows),
-                       "counts": sweep.counts(), "rows": rows})

@@ -17,7 +17,8 @@ from textual.app import App
 
 from nntui.engine.errors import NntuiError
 from nntui.engine.events import FitUpdated, LearningRateChanged, RunFailed, RunFinished
-from nntui.engine.sweep import FINISHED, Sweep, SweepResult, TrialFinished, TrialStarted, leaderboard_row
+from nntui.engine.sweep import FINISHED, Sweep, SweepResult, TrialFinished, TrialStarted
+from nntui.engine.sweep_leaderboard import leaderboard_row
 from nntui.ui.mailbox import Drained
 from nntui.ui.sweep_mailbox import SweepMailbox
 from nntui.ui.sweep_rows import TrialView

@@ -19,7 +19,8 @@ from textual.color import Color
 
 from nntui.engine.events import FitUpdated, RunStarted
 from nntui.engine.formats import MISSING, fmt_duration, fmt_loss
-from nntui.engine.sweep import FINISHED, Sweep, leaderboard_row, sort_rows
+from nntui.engine.sweep import FINISHED, Sweep
+from nntui.engine.sweep_leaderboard import leaderboard_row, sort_rows
 from nntui.ui.widgets.sweep_loss_plot import MAX_OTHER_CURVES
 
 if TYPE_CHECKING:

@@ -226,7 +226,7 @@ from nntui.engine.config import TrainConfig
 from nntui.engine.events import EpochsEnded, RunStarted
 from nntui.engine.grid import build_grid
 from nntui.engine.sweep import MAX_POINTS, Sweep, TrialEvent, TrialFinished, TrialStarted
-from nntui.engine.sweep_ray import MAX_JOBS, RayPool
+from nntui.engine.raysweep import MAX_JOBS, RayPool
 
 pool = RayPool(sys.argv[1])
 pool.connect()
@@ -446,8 +446,8 @@ def test_an_unreachable_address_is_one_line_exit_1_and_nothing_written(ray_clust
 
 NOT_A_HEAD = textwrap.dedent("""
     import sys
-    import nntui.engine.sweep_ray
-    nntui.engine.sweep_ray.CONNECT_TIMEOUT_S = 4.0  # (60 s in use)
+    import nntui.engine.raysweep.pool
+    nntui.engine.raysweep.pool.CONNECT_TIMEOUT_S = 4.0  # (60 s in use)
     from nntui.sweep_cli import main
     sys.exit(main(sys.argv[1:]))
 """)

@@ -1,63 +1,40 @@
-"""Sweeps on a Ray cluster: `nntui sweep --ray [ADDRESS]`.
-
-    pool = RayPool(parse_address("10.0.0.5:6379"), gpus=0.25, retries=2)
-    pool.connect()                          # ClusterUnreachable (exit 1) or ConfigError (exit 2)
-    Sweep(base, grid, out, jobs=MAX_JOBS, backend=pool).run(listener)
-
-`RayPool` is another `TrialBackend` (sweep.py): the same driver, leaderboard, run directories,
-resume and signals as the local pool; only where trials run changes. nntui never starts a
-cluster: it connects to one that `ray start` made, or says it cannot.
-
-- **One trial, one Ray task** asking for 1 CPU (and `gpus` of a GPU, the trial's device
-  then cuda). Plain tasks, not Ray Tune: a lecture trial trains for about a second, and
-  Tune's per-trial actors and result directories would cost more than that.
-- **Progress comes back live** through a `Hub` actor placed on the driver's node: every
-  ~0.4 s a worker pushes what it has (pickled once, on the worker), and the driver drains
-  the hub. The hub's answer to each push carries the stop flag: a Ctrl-C reaches a trial
-  within a push, and the trial then saves and sends its last checkpoint, as a local one does.
-- **Run directories without a shared file system**: a worker streams the engine's own
-  events (every metrics row, the fits of the film, the summary's numbers) and each
-  checkpoint object; the driver feeds them to a `RunDirSink`, the class a local trial
-  writes with, so every file is the same and written atomically on the driver's disk.
-  With `shared_out` the workers run `sweep.run_trial` on the shared --out themselves and
-  only the thinned progress comes back.
-- **Faults**: a worker process that dies mid-trial (killed, out of memory, its node gone)
-  is retried from the last checkpoint the driver received, whose bytes ride with the task,
-  up to `retries` times, then marked failed. A cluster that stops answering ends the sweep
-  with one line (exit 1); what was received is saved and the same command resumes.
-
-Ray is an optional extra (`pip install 'nntui[ray]'`): nothing here imports it before
-`connect`, and tasks import this module again on the workers (it stays light: no torch at
-its top level).
-"""
+"""The driver side of a Ray sweep: `RayPool`, the `TrialBackend` that joins the cluster,
+hands each trial to a Ray task, drains the hub and writes the run directories from what
+arrives, retrying a trial whose worker died."""
 
 from __future__ import annotations
 
 import collections
-import concurrent.futures
 import contextlib
-import importlib.util
-import ipaddress
 import math
 import os
 import pickle
-import re
-import socket
 import sys
-import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nntui.engine.atomic import atomic_write
-from nntui.engine.errors import ConfigError, NntuiError
+from nntui.engine.errors import ConfigError
+from nntui.engine.raysweep.checks import (
+    DEFAULT_RETRIES,
+    ClusterUnreachable,
+    RayMissing,
+    _quiet_fd2,
+    _ray,
+    _silence_driver_prints,
+    check_retries,
+    parse_address,
+    parse_gpus,
+    probe,
+    ray_installed,
+    resolve_auto,
+)
+from nntui.engine.raysweep.worker import Hub, ray_trial
 from nntui.engine.sweep import (
     CHECKPOINT,
-    CHUNK_SECONDS,
-    FIT_INTERVAL_S,
     Forwarder,
     TrialEvent,
     TrialFinished,
@@ -67,30 +44,14 @@ from nntui.engine.sweep import (
     TrialStatus,
     mark_failed,
     read_summary,
-    run_trial,
-    trial_outcome,
 )
 
 if TYPE_CHECKING:
-    from nntui.engine.checkpoint import Checkpoint
-    from nntui.engine.control import Control
-    from nntui.engine.events import Event
     from nntui.engine.rundir import RunDirSink
-    from nntui.engine.trainer import Trainer
 
-INSTALL_HINT = "pip install 'nntui[ray]'"
 CPUS_PER_TRIAL = 1.0
 MAX_JOBS = 1024
 """What `Sweep(jobs=...)` gets without --jobs: the cluster's own size decides (see `limit`)."""
-DEFAULT_RETRIES = 2
-MAX_RETRIES = 100
-SEND_INTERVAL_S = 0.4
-"""A worker pushes at most this often: with the trainer's 0.25 s chunks, every metrics row
-reaches the driver within about half a second."""
-MAX_UNACKED = 8
-"""Pushes a worker has in flight before it waits for the oldest (a slow driver slows the
-trials rather than filling the workers' memory)."""
-
 PREFETCH = 2
 """Tasks queued in Ray beyond the free slots, so a slot freed is refilled without waiting
 for the driver's next poll."""
@@ -100,93 +61,13 @@ HUB_TIMEOUT_S = 20.0
 """The driver's longest wait for the hub's answer before it asks whether the cluster is still there."""
 HUB_LOST_S = 30.0
 """The hub unreachable this long while the head still answers: the sweep ends (exit 1)."""
-PUSH_TIMEOUT_S = 60.0
 CONNECT_TIMEOUT_S = 60.0
 """ray.init retries an address that does not answer for minutes: nntui gives up after this."""
-PROBE_TIMEOUT_S = 5.0
 RESOURCES_EVERY_S = 5.0
 """How often the driver re-reads the cluster's size (nodes join and leave)."""
 
 
-# ----------------------------------------------------------------------------- errors, checks
-
-
-class RayMissing(NntuiError):
-    """--ray without Ray installed (exit 2)."""
-
-    def __init__(self) -> None:
-        super().__init__(f"--ray needs Ray, which is not installed here: {INSTALL_HINT}")
-
-
-class ClusterUnreachable(NntuiError):
-    """The cluster cannot be reached, or stopped answering mid-sweep (exit 1; the sweep resumes)."""
-
-
-def ray_installed() -> bool:
-    """Without importing it (about a second): --help and bad input stay instant."""
-    try:
-        return importlib.util.find_spec("ray") is not None
-    except (ImportError, ValueError):  # a blocked or half-installed package
-        return False
-
-
-_HOST = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}"
-                   r"[A-Za-z0-9])?)*$")
-
-
-def parse_address(text: str, flag: str = "--ray") -> str:
-    """`auto` or HOST:PORT (a name, an IPv4 address, or [IPv6]:PORT), as `ray start` prints it."""
-    text = text.strip()
-    if text == "auto":
-        return text
-    if "://" in text:
-        raise ConfigError(flag, text, "give the head's HOST:PORT as `ray start --head` prints it (e.g. 10.0.0.5:6379); "
-                          "Ray Client (ray://) and dashboard (http://) addresses are not supported: run nntui sweep "
-                          "on a node of the cluster")
-    host, sep, port = text.rpartition(":")
-    bad = ConfigError(flag, text, "expected HOST:PORT, the head's address as `ray start --head` prints it "
-                      "(e.g. 10.0.0.5:6379), or auto")
-    if not sep or not port.isdigit() or not 1 <= int(port) <= 65535:
-        raise bad
-    if host.startswith("[") and host.endswith("]"):
-        try:
-            ipaddress.IPv6Address(host[1:-1])
-        except ValueError:
-            raise bad from None
-        return text
-    if not _HOST.match(host) or (host.replace(".", "").isdigit() and not _is_ipv4(host)):
-        raise bad
-    return text
-
-
-def _is_ipv4(host: str) -> bool:
-    try:
-        ipaddress.IPv4Address(host)
-    except ValueError:
-        return False
-    return True
-
-
-def parse_gpus(text: str) -> float:
-    """GPUs per trial: 0 (none), a fraction (0.25: four trials share one), or a whole number."""
-    allowed = "expected GPUs per trial: 0.25 packs four trials on a GPU, 1 gives each its own"
-    try:
-        value = float(text)
-    except ValueError:
-        raise ConfigError("--ray-gpus", text, allowed) from None
-    if not math.isfinite(value) or value < 0:
-        raise ConfigError("--ray-gpus", text, allowed)
-    if value > 1 and not value.is_integer():
-        raise ConfigError("--ray-gpus", text, "more than one GPU per trial must be a whole number (Ray's rule)")
-    if value > 64:
-        raise ConfigError("--ray-gpus", text, "expected at most 64 GPUs per trial")
-    return value
-
-
-def check_retries(retries: int) -> int:
-    if not 0 <= retries <= MAX_RETRIES:
-        raise ConfigError("--retries", retries, f"expected 0 to {MAX_RETRIES} retries of a trial whose worker died")
-    return retries
+# ----------------------------------------------------------------------------- the flags
 
 
 def pool_from_flags(address: str | None, gpus: str | None, retries: int | None, shared_out: bool,
@@ -209,287 +90,6 @@ def pool_from_flags(address: str | None, gpus: str | None, retries: int | None, 
         raise ConfigError("--ray-shared-out", True, "the workers need the sweep's folder: add --out SWEEPDIR, "
                           "a path every node of the cluster sees (a shared file system)")
     return RayPool(address, gpus=n_gpus, retries=n_retries, shared_out=shared_out)
-
-
-def split_address(address: str) -> tuple[str, int]:
-    host, _, port = address.rpartition(":")
-    return host.strip("[]"), int(port)
-
-
-def resolve_auto() -> str | None:
-    """`auto`: RAY_ADDRESS, else the head that `ray start` started on this machine last (Ray's
-    own lookup), else None."""
-    env = os.environ.get("RAY_ADDRESS", "").strip()
-    if env:
-        return env
-    try:
-        from ray._private.services import get_ray_address_from_environment
-
-        found = get_ray_address_from_environment("auto", None)
-    except ConnectionError:
-        return None
-    except Exception:  # Ray moved its private helper: read the file `ray start` writes
-        path = Path(tempfile.gettempdir()) / "ray" / "ray_current_cluster"
-        try:
-            found = path.read_text().strip() or None
-        except OSError:
-            return None
-    return str(found) if found else None
-
-
-def probe(address: str, timeout: float = PROBE_TIMEOUT_S) -> str | None:
-    """None if something listens at `address`, else why not (refused, timed out, no such host)."""
-    host, port = split_address(address)
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return None
-    except socket.gaierror as exc:
-        return f"the host name does not resolve ({exc.strerror or exc})"
-    except TimeoutError:
-        return f"no answer within {timeout:g} s"
-    except OSError as exc:
-        return (exc.strerror or str(exc)).lower()
-
-
-@contextlib.contextmanager
-def _quiet_fd2() -> Iterator[int]:
-    """Ray's C++ core writes its retry warnings straight to file descriptor 2 while it
-    connects; a refusal is one line, so they go to a scratch file meanwhile. Yields a
-    descriptor of the real stderr (for a message that must get out meanwhile)."""
-    try:
-        sys.stderr.flush()
-        saved = os.dup(2)
-    except (OSError, ValueError):
-        yield 2
-        return
-    with tempfile.TemporaryFile() as scratch:
-        os.dup2(scratch.fileno(), 2)
-        try:
-            yield saved
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-
-
-def _silence_driver_prints() -> None:
-    """Ray prints its raylet's and autoscaler's notes (a worker died, a request cannot be
-    scheduled yet) on the driver's stdout, where --json puts the leaderboard. The sweep reports
-    those itself, in its own words: drop them. (A private hook: skipped if Ray renames it.)"""
-    with contextlib.suppress(Exception):
-        from ray._private import worker
-
-        def dropped(data: Any, ignore_prefix: bool) -> None:
-            return None
-
-        if hasattr(worker, "print_to_stdstream"):
-            worker.print_to_stdstream = dropped
-
-
-# ----------------------------------------------------------------------------- the hub actor
-
-
-class Hub:
-    """The mailbox between the trials and the driver, on the driver's node (an async actor:
-    a waiting `drain` never blocks a push). Holds each push as the worker pickled it."""
-
-    def __init__(self) -> None:
-        import asyncio
-
-        self._items: list[tuple[int, int, Any]] = []
-        self._stop: str | None = None
-        self._news = asyncio.Event()
-
-    async def hello(self, trial: int, attempt: int, where: str) -> str | None:
-        """A task starting: the stop reason if the sweep is stopping (it then does nothing)."""
-        if self._stop is not None:
-            return self._stop
-        self._items.append((trial, attempt, where))
-        self._news.set()
-        return None
-
-    async def push(self, trial: int, attempt: int, payload: bytes) -> str | None:
-        self._items.append((trial, attempt, payload))
-        self._news.set()
-        return self._stop
-
-    async def drain(self, wait_s: float) -> list[tuple[int, int, Any]]:
-        """Everything pushed since the last drain, waiting up to `wait_s` for something."""
-        import asyncio
-
-        if not self._items and wait_s > 0:
-            self._news.clear()
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._news.wait(), wait_s)
-        out, self._items = self._items, []
-        return out
-
-    async def stop(self, reason: str) -> list[tuple[int, int, Any]]:
-        """Raise the stop flag and hand over what is left, in one step: a trial is either in
-        this list (it said hello: it will stop and report) or will never start."""
-        self._stop = reason
-        out, self._items = self._items, []
-        return out
-
-
-# ----------------------------------------------------------------------------- the worker side
-
-
-class _Outbox:
-    """A task's channel to the hub: items batched every SEND_INTERVAL_S, pickled once, pushed
-    without waiting (at most MAX_UNACKED unanswered, each answer read from its future, see
-    `await_ref`); each answer may carry the stop flag."""
-
-    def __init__(self, hub: Any, trial: int, attempt: int, on_stop: Callable[[str], None]) -> None:
-        self.hub, self.trial, self.attempt, self.on_stop = hub, trial, attempt, on_stop
-        self._items: list[Any] = []
-        self._last = time.monotonic()
-        self._unacked: collections.deque[Any] = collections.deque()
-        self._lock = threading.Lock()
-        self.gone = False
-        """The driver (its hub) no longer answers: the trial stops, nothing more is sent."""
-
-    def add(self, item: Any, urgent: bool = False) -> None:
-        with self._lock:
-            self._items.append(item)
-            if urgent or time.monotonic() - self._last >= SEND_INTERVAL_S:
-                self._flush()
-
-    def close(self) -> None:
-        """Send what is left and wait until the hub has it all (the task returns after this)."""
-        with self._lock:
-            self._flush()
-            while self._unacked and not self.gone:
-                self._answer(self._unacked.popleft())
-
-    def _flush(self) -> None:
-        self._last = time.monotonic()
-        if not self._items or self.gone:
-            self._items = []
-            return
-        payload = pickle.dumps(self._items, protocol=pickle.HIGHEST_PROTOCOL)
-        self._items = []
-        self._unacked.append(self.hub.push.remote(self.trial, self.attempt, payload).future())
-        while len(self._unacked) > MAX_UNACKED and not self.gone:
-            self._answer(self._unacked.popleft())
-        while self._unacked and self._unacked[0].done() and not self.gone:
-            self._answer(self._unacked.popleft())
-
-    def _answer(self, answer: concurrent.futures.Future[Any]) -> None:
-        try:
-            stop = answer.result(timeout=PUSH_TIMEOUT_S)
-        except Exception:  # the hub (and so the driver) is gone: nobody to train for
-            self.gone = True
-            self.on_stop("the sweep's driver is gone")
-            return
-        if stop is not None:
-            self.on_stop(str(stop))
-
-
-def await_ref(ref: Any, timeout: float) -> Any:
-    """A task's wait for an answer, through the ref's future, never ray.get or ray.wait: Ray lends
-    the CPU of a task blocked in those to another task (measured: a third trial then started on
-    the two cores, now and then even with ray.wait(timeout=0)); a future's wait is only a lock."""
-    return ref.future().result(timeout=timeout)
-
-
-_warm = False
-
-
-def _warm_worker() -> None:
-    """Once per Ray worker process, as the local pool warms its workers: torch imported and a
-    tiny run trained, so a trial's own clock (elapsed_s, steps/s) counts training only."""
-    global _warm
-    if _warm:
-        return
-    _warm = True
-    import torch
-
-    from nntui.engine.sweep import _warm_up
-
-    torch.set_num_threads(1)
-    _warm_up()
-
-
-def ray_trial(job: TrialJob, attempt: int, resume: bytes | None, hub: Any, shared_out: bool) -> str:
-    """One trial as a Ray task (the body of every attempt). Returns "skipped" when the sweep
-    was stopped before it began, else the trial's status (also sent through the hub)."""
-    ray = _ray()
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        os.environ[var] = "1"  # before torch loads in a fresh worker (PITFALLS: a hidden OpenMP helper)
-    _warm_worker()  # (on the sweep's first tasks the hub actor starts meanwhile)
-    where = f"pid {os.getpid()} on {ray.util.get_node_ip_address()}"
-    if await_ref(hub.hello.remote(job.index, attempt, where), PUSH_TIMEOUT_S) is not None:
-        return "skipped"
-    from nntui.engine.control import Control
-
-    control = Control()
-    outbox = _Outbox(hub, job.index, attempt, control.stop)
-    try:
-        if shared_out:
-            def send(message: TrialMessage) -> None:
-                if not isinstance(message, TrialStarted):  # the driver said it when the hello came
-                    outbox.add(message, urgent=isinstance(message, TrialFinished))
-
-            status: str = run_trial(job, send, control).status
-        else:
-            status = _stream_trial(job, resume, outbox, control)
-    finally:
-        outbox.close()
-    return status
-
-
-def _stream_trial(job: TrialJob, resume: bytes | None, outbox: _Outbox, control: Control) -> str:
-    """Train through a Session with no run directory here: its events and checkpoints go to
-    the driver, which writes them as a local trial's RunDirSink would."""
-    from nntui.engine.events import RunFailed
-    from nntui.engine.session import Session
-
-    def send_event(event: Event) -> None:
-        outbox.add(("event", event))
-
-    def send_checkpoint(ck: Checkpoint) -> None:
-        outbox.add(("checkpoint", ck), urgent=True)  # pickled now: its tensors may be the live ones
-
-    try:
-        ck = _load_resume(job, resume)
-
-        def trainer(config: Any, **options: Any) -> Trainer:
-            from nntui.engine.trainer import Trainer
-
-            options.update(resume=ck, checkpoint_every_s=job.checkpoint_every, on_checkpoint=send_checkpoint)
-            return Trainer(config, **options)
-
-        session = Session(
-            job.config, checkpoint_every=job.checkpoint_every, on_diverge=job.on_diverge,
-            chunk_seconds=CHUNK_SECONDS, fit_interval=FIT_INTERVAL_S, threads=1, listeners=[send_event],
-            trainer_factory=trainer,
-        )
-        result = session.run(control)
-    except Exception as exc:  # the trial's failure, reported; never a dead task
-        import traceback
-
-        result = RunFailed(f"{type(exc).__name__}: {exc}", traceback.format_exc())
-        send_event(result)
-    status, error = trial_outcome(result, control)
-    outbox.add(("end", status, error), urgent=True)
-    return status
-
-
-def _load_resume(job: TrialJob, blob: bytes | None) -> Checkpoint | None:
-    """The driver's last checkpoint of this trial (the file's bytes) → a Checkpoint, checked as
-    `Session` checks a resume directory."""
-    if blob is None:
-        return None
-    from nntui.engine.checkpoint import load_checkpoint
-    from nntui.engine.session import resume_overrides
-
-    with tempfile.TemporaryDirectory(prefix="nntui-resume-") as tmp:
-        (Path(tmp) / CHECKPOINT).write_bytes(blob)
-        saved, ck = load_checkpoint(tmp)
-    fields = {name: getattr(job.config, name) for name in job.config.__dataclass_fields__}
-    if "lr" in resume_overrides(saved, fields, job.name):
-        ck.lr = job.config.lr
-    return ck
 
 
 # ----------------------------------------------------------------------------- the driver side
@@ -1016,14 +616,6 @@ def _checkpoint_epoch(rundir: Path) -> int | None:
         return int(read_meta(rundir / CHECKPOINT)["epoch"])
     except Exception:
         return None
-
-
-def _ray() -> Any:
-    """The ray module, imported on first use (it is optional) and typed Any: some of its public
-    functions carry no annotations, and their calls would fail `mypy --strict`."""
-    import ray
-
-    return ray
 
 
 def _first_line(exc: BaseException) -> str:
