@@ -253,7 +253,10 @@ class Trainer:
             if stepping:
                 n = 1
             elif cap is not None:
-                n = min(max(1, round(cap / FRAMES_PER_S)), total - self.epoch)  # a frame's worth
+                # a frame's worth at the cap, but never more than a chunk of real time: auto's cap
+                # for a long run is above its speed (it never binds), and a frame's worth of it
+                # could be minutes of training between two reports
+                n = min(max(1, round(cap / FRAMES_PER_S)), chunk, total - self.epoch)
             else:
                 n = min(chunk, total - self.epoch)
             t0 = time.perf_counter()

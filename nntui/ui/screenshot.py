@@ -4,6 +4,7 @@
     python -m nntui.ui.screenshot assets/boundary.svg --preset xor --epochs 1500
     python -m nntui.ui.screenshot assets/gallery.svg --view gallery --activation tanh
     python -m nntui.ui.screenshot assets/stepper.svg --view stepper --nodes 12
+    python -m nntui.ui.screenshot assets/sweep.svg --view sweep --epochs 3000
 
 Runs the real app headless at 120×40 with the real trainer, starts training, waits until
 the loss has fallen for a while (the plots then show a curve and a bent fit), and saves
@@ -72,13 +73,42 @@ async def take(
         await app.host.shutdown(timeout=1.0)
 
 
+SWEPT_ACTIVATIONS = "relu,tanh,sigmoid,leaky_relu,elu,gelu,linear,step"
+"""The sweep screenshot's question: the lecture's experiment under each of these activations."""
+
+
+async def take_sweep(path: Path, preset_name: str, epochs: int, size: tuple[int, int]) -> None:
+    """The sweep's dashboard on the lecture's activations × 2 seeds, once every trial is done
+    and the best one's fit is shown (the trials train in real worker processes)."""
+    import tempfile
+
+    from nntui.engine.grid import build_grid
+    from nntui.engine.presets import preset
+    from nntui.engine.sweep import Sweep
+    from nntui.ui.sweep_app import create_sweep_app
+
+    base = replace(preset(preset_name), epochs=epochs)
+    with tempfile.TemporaryDirectory(prefix="nntui-shot-") as out:
+        grid = build_grid([f"activation={SWEPT_ACTIVATIONS}", "seed=0..1"], base)
+        app = create_sweep_app(Sweep(base, grid, Path(out) / "acts", jobs=os.cpu_count() or 2))
+        async with app.run_test(size=size) as pilot:
+            deadline = time.monotonic() + 600
+            while app.running:
+                if time.monotonic() > deadline:
+                    raise SystemExit("the sweep did not finish within 10 minutes")
+                await asyncio.sleep(0.2)
+            await pilot.press("enter")  # the leader's fit beside the plot
+            await asyncio.sleep(2.0)  # its curve and fit drawn, the table sorted
+            app.save_screenshot(filename=path.name, path=str(path.parent))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("path", type=Path, help="where to write the SVG")
     parser.add_argument("--preset", default="lecture")
     parser.add_argument("--epochs", type=int, default=3000, help="take the picture after this many epochs")
     parser.add_argument("--size", default="120x40", help="terminal size, WxH")
-    parser.add_argument("--view", choices=["", "gallery", "stepper"], default="",
+    parser.add_argument("--view", choices=["", "gallery", "stepper", "sweep"], default="",
                         help="open a view over the dashboard first")
     parser.add_argument("--nodes", type=int, default=0, help="with --view stepper: nodes to reveal")
     parser.add_argument("--activation", default="", help="with --view gallery: the activation to show")
@@ -86,7 +116,11 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     width, height = (int(v) for v in args.size.lower().split("x"))
     args.path.parent.mkdir(parents=True, exist_ok=True)
-    asyncio.run(take(args.path, args.preset, args.epochs, (width, height), args.view, args.activation, args.nodes))
+    if args.view == "sweep":
+        asyncio.run(take_sweep(args.path, args.preset, args.epochs, (width, height)))
+    else:
+        asyncio.run(take(args.path, args.preset, args.epochs, (width, height), args.view, args.activation,
+                         args.nodes))
     print(f"saved {args.path}")
     return 0
 

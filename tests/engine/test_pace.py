@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from nntui.engine.control import Control
@@ -56,6 +58,25 @@ def test_a_paced_run_sends_a_frame_every_chunk_and_a_pace_change_acts_at_once() 
     after = [e for e in events if isinstance(e, EpochsEnded) and e.last_epoch > switch]
     assert max(len(e.epochs) for e in after) > 30, "full-speed chunks after the change"
     assert switch < 200, "the change took effect at once (not after a long sleep)"
+
+
+def test_auto_on_a_long_run_reports_as_often_as_an_unpaced_one() -> None:
+    """auto's cap on a long run is above its speed; a frame's worth of it (10⁷ epochs ÷ 12 s
+    ÷ 10 frames) must not become one chunk of minutes between two reports (it did: the
+    dashboard sat at epoch 0)."""
+    control = Control()
+    chunks: list[int] = []
+
+    def listen(event: object) -> None:
+        if isinstance(event, EpochsEnded):
+            chunks.append(len(event.epochs))
+            if len(chunks) == 6:
+                control.stop()
+
+    trainer = Trainer(replace(preset("lecture"), epochs=10_000_000), pace="auto")
+    trainer.run(listen, control)
+    assert trainer.cap is not None and trainer.cap / FRAMES_PER_S > 50_000, "a frame at the cap: far over these"
+    assert len(chunks) == 6 and chunks[:4] == [1, 5, 21, 85], "chunks grow from one epoch as unpaced ones do"
 
 
 def test_headless_sessions_are_never_paced(tmp_path) -> None:
