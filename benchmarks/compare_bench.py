@@ -18,13 +18,13 @@ import argparse
 import asyncio
 import gc
 import os
-import platform
 import statistics
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+import results  # benchmarks/results.py (this script's folder is on sys.path)
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -100,31 +100,11 @@ async def measure(points: int, ghosts: int, rounds: int, builds: int) -> dict[st
     return out
 
 
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    system = f"{platform.system()} {platform.release()}"
-    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, {system}"
 
 
 def write_section(text: str, path: Path = RESULTS) -> None:
-    """Replace this script's section of RESULTS.md between its markers (or append it); the
-    rest of the file belongs to the other benchmark scripts and is left as it is."""
-    section = f"{SECTION_BEGIN}\n{text.rstrip()}\n{SECTION_END}\n"
-    old = path.read_text() if path.exists() else "# Benchmark results\n"
-    begin, end = old.find(SECTION_BEGIN), old.find(SECTION_END)
-    if begin >= 0 and end > begin:
-        rest = old[end + len(SECTION_END) :].lstrip("\n")
-        new = old[:begin] + section + ("\n" + rest if rest else "")
-    else:
-        new = old.rstrip("\n") + "\n\n" + section
-    path.write_text(new)
+    """Replace this script's section of RESULTS.md (the rest belongs to the other benchmarks)."""
+    results.write_section(text, SECTION_BEGIN, SECTION_END, path)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -143,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     lines = [
         "## Compare: ghosts on the loss plot",
         "",
-        f"Measured {time.strftime('%Y-%m-%d %H:%M')} with `python benchmarks/compare_bench.py` on {machine()} "
+        f"Measured {time.strftime('%Y-%m-%d %H:%M')} with `python benchmarks/compare_bench.py` on {results.machine()} "
         f"(load {load}). The dashboard's LossPlot built directly at {width}×{height} (as run.py item 5), a live "
         f"curve of {args.points:,} epochs, then the same with {args.ghosts} ghosts of {args.points:,} epochs each "
         f"(labelled); {args.rounds} rounds of {args.builds} builds per variant, alternating.",

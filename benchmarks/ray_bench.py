@@ -46,6 +46,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import results  # benchmarks/results.py (this script's folder is on sys.path)
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "RESULTS.md"
 PYTHON = sys.executable
@@ -376,17 +378,8 @@ def on_paper(f: Figures) -> str:
 
 
 def write_section(text: str, path: Path = RESULTS) -> None:
-    """Replace this script's section of RESULTS.md between its markers (or append it); the rest
-    of the file belongs to the other benchmarks."""
-    section = f"{SECTION_BEGIN}\n{text.rstrip()}\n{SECTION_END}\n"
-    old = path.read_text() if path.exists() else "# Benchmark results\n"
-    begin, end = old.find(SECTION_BEGIN), old.find(SECTION_END)
-    if begin >= 0 and end > begin:
-        rest = old[end + len(SECTION_END):].lstrip("\n")
-        new = old[:begin] + section + ("\n" + rest if rest else "")
-    else:
-        new = old.rstrip("\n") + "\n\n" + section
-    path.write_text(new)
+    """Replace this script's section of RESULTS.md (the rest belongs to the other benchmarks)."""
+    results.write_section(text, SECTION_BEGIN, SECTION_END, path)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -367,10 +367,13 @@ def bench_dashboard(mode: Mode, report: Report, headless_fast: float) -> None:
                    f"{rate:,.0f} steps/s", f"{r:.2f}", "≥ 0.95 of headless", r >= 0.95)
 
 
-def _spawn_pty(env: dict[str, str], cols: int = 120, rows: int = 40) -> tuple[int, subprocess.Popen]:
+def _spawn_pty(
+    env: dict[str, str], cols: int = 120, rows: int = 40, args: list[str] | None = None
+) -> tuple[int, subprocess.Popen]:
     master, slave = os.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
-    proc = subprocess.Popen([NNTUI, "--epochs", "100000000"], stdin=slave, stdout=slave, stderr=slave, env=env,
+    argv = [NNTUI, *(["--epochs", "100000000"] if args is None else args)]
+    proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=env,
                             start_new_session=True, close_fds=True)
     os.close(slave)
     return master, proc

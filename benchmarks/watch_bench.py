@@ -16,12 +16,13 @@ from __future__ import annotations
 import argparse
 import gc
 import os
-import platform
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+import results  # benchmarks/results.py (this script's folder is on sys.path)
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -105,31 +106,11 @@ def met(median: float, p95: float) -> str:
     return "median only" if median <= GOAL_MS else "no"
 
 
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    system = f"{platform.system()} {platform.release()}"
-    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, {system}"
 
 
 def write_section(text: str, path: Path = RESULTS) -> None:
-    """Replace this script's section of RESULTS.md between its markers (or append it); the
-    rest of the file belongs to the other benchmark scripts and is left as it is."""
-    section = f"{SECTION_BEGIN}\n{text.rstrip()}\n{SECTION_END}\n"
-    old = path.read_text() if path.exists() else "# Benchmark results\n"
-    begin, end = old.find(SECTION_BEGIN), old.find(SECTION_END)
-    if begin >= 0 and end > begin:
-        rest = old[end + len(SECTION_END) :].lstrip("\n")
-        new = old[:begin] + section + ("\n" + rest if rest else "")
-    else:
-        new = old.rstrip("\n") + "\n\n" + section
-    path.write_text(new)
+    """Replace this script's section of RESULTS.md (the rest belongs to the other benchmarks)."""
+    results.write_section(text, SECTION_BEGIN, SECTION_END, path)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -150,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     lines = [
         "## nntui watch: one poll",
         "",
-        f"Measured {time.strftime('%Y-%m-%d %H:%M')} with `python benchmarks/watch_bench.py` on {machine()} "
+        f"Measured {time.strftime('%Y-%m-%d %H:%M')} with `python benchmarks/watch_bench.py` on {results.machine()} "
         f"(load {load}). Each poll follows one `os.write` of {args.new} rows; {args.polls} polls per file. "
         "Every poll read exactly the appended bytes (checked).",
         "",
