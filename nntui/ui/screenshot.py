@@ -88,9 +88,11 @@ async def take_sweep(path: Path, preset_name: str, epochs: int, size: tuple[int,
     from nntui.ui.sweep_app import create_sweep_app
 
     base = replace(preset(preset_name), epochs=epochs)
-    with tempfile.TemporaryDirectory(prefix="nntui-shot-") as out:
+    here = Path.cwd()
+    with tempfile.TemporaryDirectory(prefix="nntui-shot-") as tmp:
+        os.chdir(tmp)  # the status line shows --out as given: a path a user would type
         grid = build_grid([f"activation={SWEPT_ACTIVATIONS}", "seed=0..1"], base)
-        app = create_sweep_app(Sweep(base, grid, Path(out) / "acts", jobs=os.cpu_count() or 2))
+        app = create_sweep_app(Sweep(base, grid, Path("sweeps/acts"), jobs=os.cpu_count() or 2))
         async with app.run_test(size=size) as pilot:
             deadline = time.monotonic() + 600
             while app.running:
@@ -100,6 +102,7 @@ async def take_sweep(path: Path, preset_name: str, epochs: int, size: tuple[int,
             await pilot.press("enter")  # the leader's fit beside the plot
             await asyncio.sleep(2.0)  # its curve and fit drawn, the table sorted
             app.save_screenshot(filename=path.name, path=str(path.parent))
+        os.chdir(here)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -115,6 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     width, height = (int(v) for v in args.size.lower().split("x"))
+    args.path = args.path.resolve()
     args.path.parent.mkdir(parents=True, exist_ok=True)
     if args.view == "sweep":
         asyncio.run(take_sweep(args.path, args.preset, args.epochs, (width, height)))
