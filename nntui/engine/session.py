@@ -130,6 +130,8 @@ class Session:
         pace: Pace = None,
         listeners: Iterable[Listener] = (),
         trainer_factory: Callable[..., Trainer] | None = None,
+        resume_checkpoint: Checkpoint | None = None,
+        on_checkpoint: Callable[[Checkpoint], None] | None = None,
     ) -> None:
         self.config = config
         self.resume = Path(resume) if resume is not None else None
@@ -144,6 +146,11 @@ class Session:
         """Dashboard runs only: epochs per second, "auto", or None (max); headless is never paced."""
         self.listeners = list(listeners)
         self.trainer_factory = trainer_factory
+        """Tests only: a Trainer stand-in (a trainer that fails on purpose)."""
+        self.resume_checkpoint = resume_checkpoint
+        """A checkpoint to continue from that is not in a run directory (a Ray trial's, sent by the driver)."""
+        self.on_checkpoint = on_checkpoint
+        """Where checkpoints go besides the run directory (a Ray trial sends them to the driver)."""
         self.sink: RunDirSink | None = None
         self.trainer: Trainer | None = None
         self.checkpoint: Checkpoint | None = None
@@ -159,7 +166,9 @@ class Session:
         change on resume, an unusable --out, bad data); nothing is written before that."""
         if self.trainer is not None:
             return
-        if self.resume is not None:
+        if self.resume is None:
+            self.checkpoint = self.resume_checkpoint
+        else:
             from nntui.engine.checkpoint import load_checkpoint
             from nntui.engine.rundir import edited_config_fields
 
@@ -180,6 +189,12 @@ class Session:
             self.sink = RunDirSink(self.out, on_error=self._disk_error, resume=self.resume is not None)
         from nntui.engine.trainer import Trainer
 
+        saves = [f for f in (self.sink.save_checkpoint if self.sink else None, self.on_checkpoint) if f is not None]
+
+        def save_checkpoint(ck: Checkpoint) -> None:
+            for save in saves:
+                save(ck)
+
         factory = self.trainer_factory or Trainer
         self.trainer = factory(
             self.config,
@@ -188,8 +203,8 @@ class Session:
             chunk_seconds=self.chunk_seconds,
             threads=self.threads,
             resume=self.checkpoint,
-            checkpoint_every_s=self.checkpoint_every if self.sink is not None else 0.0,
-            on_checkpoint=self.sink.save_checkpoint if self.sink is not None else None,
+            checkpoint_every_s=self.checkpoint_every if saves else 0.0,
+            on_checkpoint=save_checkpoint if saves else None,
             pace=self.pace,
         )
         self.trainer.prepare()

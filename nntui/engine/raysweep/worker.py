@@ -33,7 +33,6 @@ if TYPE_CHECKING:
     from nntui.engine.checkpoint import Checkpoint
     from nntui.engine.control import Control
     from nntui.engine.events import Event
-    from nntui.engine.trainer import Trainer
 
 SEND_INTERVAL_S = 0.4
 """A worker pushes at most this often: with the trainer's 0.25 s chunks, every metrics row
@@ -210,18 +209,10 @@ def _stream_trial(job: TrialJob, resume: bytes | None, outbox: _Outbox, control:
         outbox.add(("checkpoint", ck), urgent=True)  # pickled now: its tensors may be the live ones
 
     try:
-        ck = _load_resume(job, resume)
-
-        def trainer(config: Any, **options: Any) -> Trainer:
-            from nntui.engine.trainer import Trainer
-
-            options.update(resume=ck, checkpoint_every_s=job.checkpoint_every, on_checkpoint=send_checkpoint)
-            return Trainer(config, **options)
-
         session = Session(
             job.config, checkpoint_every=job.checkpoint_every, on_diverge=job.on_diverge,
             chunk_seconds=CHUNK_SECONDS, fit_interval=FIT_INTERVAL_S, threads=1, listeners=[send_event],
-            trainer_factory=trainer,
+            resume_checkpoint=_load_resume(job, resume), on_checkpoint=send_checkpoint,
         )
         result = session.run(control)
     except Exception as exc:  # the trial's failure, reported; never a dead task
