@@ -23,7 +23,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import partial
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, ClassVar, NoReturn
 
 import numpy as np
@@ -115,16 +115,9 @@ class WatchedRun:
 class WatchApp(App[int]):
     """Follows run directories; never trains, never writes into them."""
 
-    CSS_PATH = "nntui.tcss"
+    CSS_PATH: ClassVar[list[str | PurePath]] = ["nntui.tcss", "watch.tcss"]
+    """nntui.tcss (the help screen, the footer), then this app's own layout."""
     TITLE = "nntui watch"
-    CSS = """
-    #watch { height: 1fr; width: 1fr; }
-    #runs-pane { width: 42; border-right: vkey $foreground 20%; }
-    #runs-title { color: $text-muted; height: 1; }
-    #run-list { height: 1fr; border: none; padding: 0; background: $surface; }
-    #run-detail { height: auto; max-height: 6; color: $text-muted; }
-    #loss-plot { height: 1fr; }
-    """
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("question_mark,f1", "help", "Help"),
