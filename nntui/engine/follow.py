@@ -24,34 +24,33 @@ reader needs no coordination. What it survives:
   it lacks is NaN);
 - garbage rows (skipped and counted).
 
-Polling imports no torch; `load_fit` imports it when first called.
+Polling imports no torch; `load_fit` imports it when first called. The pieces apart from
+the polling: follow_rows.py (metrics.csv's rows parsed), follow_status.py (the status and
+the finish event), follow_fit.py (the fit from the weights: torch).
 """
 
 from __future__ import annotations
 
-import io
 import itertools
 import json
 import math
 import os
 import stat
-import threading
 import time
-import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any
 
 import numpy as np
 
-from nntui.engine.config import TrainConfig, parameter_count, resolve_loss
+from nntui.engine.config import TrainConfig
 from nntui.engine.errors import NntuiError
-from nntui.engine.events import EpochsEnded, Event, FitUpdated, LearningRateChanged, RunFailed, RunFinished, RunStarted
+from nntui.engine.events import EpochsEnded, Event, LearningRateChanged
+from nntui.engine.follow_fit import FitLoader, WeightsFit
+from nntui.engine.follow_rows import BASE_COLUMNS, Rows, no_rows, parse_rows
+from nntui.engine.follow_status import FINAL_STATES, FollowState, FollowStatus, finish_event
 from nntui.engine.formats import fmt_duration
-
-if TYPE_CHECKING:
-    from nntui.engine.data import Dataset
 
 # The names rundir.py and checkpoint.py write. Imported from there they would pull in torch
 # (checkpoint.py imports it at the top), and polling must not; a test checks they agree.
@@ -59,7 +58,6 @@ METRICS = "metrics.csv"
 SUMMARY = "summary.json"
 CONFIG = "config.toml"
 MODEL = "model.safetensors"
-BASE_COLUMNS = ("epoch", "train_loss", "test_loss", "elapsed_s", "lr")
 
 QUIET_AFTER_S = 10.0
 """A running run that changed none of its files for this long is shown as "no write for N s".
@@ -72,65 +70,7 @@ MAX_READ = 1 << 20
 over several polls (`Polled.behind`) so a poll on the UI thread never blocks it for long."""
 MAX_PARTIAL = 1 << 20
 """A "line" longer than this without a newline is not a row being written: dropped, counted."""
-FAST_PARSE_ROWS = 256
-"""From this many rows numpy's C parser reads them (about 3× Python's per-row split)."""
-
-FollowState = Literal[
-    "waiting", "running", "quiet", "done", "stopped", "diverged", "interrupted", "failed", "deleted", "error"
-]
-FINAL_STATES: tuple[FollowState, ...] = ("done", "stopped", "diverged", "interrupted", "failed")
-"""summary.json statuses after which a run writes nothing more (unless it is resumed)."""
 _FINAL: dict[str, FollowState] = {state: state for state in FINAL_STATES}
-_REASONS: dict[str, Literal["done", "stopped", "diverged"]] = {"done": "done", "diverged": "diverged"}
-
-
-class FollowError(NntuiError):
-    """The weights of a followed run cannot be shown (one line saying why)."""
-
-
-@dataclass(frozen=True)
-class FollowStatus:
-    """Where a followed run stands, as far as its files tell."""
-
-    state: FollowState
-    text: str
-    """What a person reads: "running", "waiting: no directory yet", "no write for 12s"…"""
-    summary: Mapping[str, Any] = field(default_factory=dict)
-    """summary.json as last read (empty when there is none)."""
-    quiet_s: float = 0.0
-    """Seconds since any of the run's files was last seen to change."""
-
-
-@dataclass(frozen=True)
-class Rows:
-    """New rows of metrics.csv, one float64 array per column (int64 epochs)."""
-
-    epochs: np.ndarray
-    columns: dict[str, np.ndarray]
-    """Every column of the file's header, plus BASE_COLUMNS (NaN where the file has none)."""
-
-    def __len__(self) -> int:
-        return len(self.epochs)
-
-    @property
-    def train_loss(self) -> np.ndarray:
-        return self.columns["train_loss"]
-
-    @property
-    def test_loss(self) -> np.ndarray:
-        return self.columns["test_loss"]
-
-    @property
-    def lr(self) -> np.ndarray:
-        return self.columns["lr"]
-
-    @property
-    def elapsed_s(self) -> np.ndarray:
-        return self.columns["elapsed_s"]
-
-
-def no_rows() -> Rows:
-    return Rows(np.empty(0, np.int64), {name: np.empty(0) for name in BASE_COLUMNS})
 
 
 @dataclass(frozen=True)
@@ -151,17 +91,6 @@ class Polled:
     """Rows of the current metrics.csv skipped as garbage, in all."""
     behind: bool = False
     """More bytes are waiting than one poll reads (MAX_READ): poll again soon."""
-
-
-@dataclass(frozen=True)
-class WeightsFit:
-    """A followed run's fit, drawn from its saved weights."""
-
-    epoch: int
-    config: TrainConfig
-    started: RunStarted
-    """The run's data points (regenerated from the config's seed, or the CSV read again)."""
-    fit: FitUpdated
 
 
 FileKey = tuple[int, int, int, int]
@@ -219,8 +148,7 @@ class RunFollower:
         self._finished_status = ""
         """The final status a finish event was sent for ("" while running)."""
         self._changed_at: float | None = None
-        self._fit_lock = threading.Lock()
-        self._fit_cache: tuple[TrainConfig, Dataset, RunStarted] | None = None
+        self._fit = FitLoader(self.path / MODEL, lambda: self._summary)
 
     # -- polling ---------------------------------------------------------------------
 
@@ -509,85 +437,9 @@ class RunFollower:
     # -- the weights (torch) -------------------------------------------------------------
 
     def load_fit(self) -> WeightsFit:
-        """model.safetensors → the model rebuilt from the config in its metadata → its fit
-        (curve, boundary or scatter), as the trainer's own `Snapshots` draws it. Raises
-        FollowError with one line. Imports torch on first use: call it from a worker thread."""
-        with self._fit_lock:
-            return self._load_fit()
-
-    def _load_fit(self) -> WeightsFit:
-        import torch
-        from safetensors.torch import load_file
-
-        from nntui.engine.checkpoint import read_meta
-        from nntui.engine.model import build_mlp
-        from nntui.engine.snapshots import Snapshots
-        from nntui.engine.tomlio import from_mapping
-
-        path = self.path / MODEL
-        try:
-            for _ in range(3):
-                meta = read_meta(path)
-                tensors = load_file(str(path), device="cpu")
-                if read_meta(path) == meta:
-                    break  # (else it was replaced between the two reads: read the new one)
-            config = from_mapping(json.loads(meta["config"]), where=str(path))
-            epoch = int(meta.get("epoch", "0"))
-        except FileNotFoundError:
-            raise FollowError(f"no {MODEL} yet (written at each checkpoint)") from None
-        except (OSError, ValueError, KeyError) as exc:
-            raise FollowError(f"{path}: cannot read the weights ({type(exc).__name__}: {exc})") from None
-        except Exception as exc:  # safetensors' own error type, a damaged header
-            raise FollowError(f"{path}: cannot read the weights ({type(exc).__name__}: {exc})") from None
-        ds, started = self._data(config)
-        loss = resolve_loss(config.loss, ds.task, ds.n_classes)
-        n_out = ds.n_classes if loss == "ce" else 1
-        cpu = torch.device("cpu")
-        torch.set_num_threads(1)  # in this thread too: a hidden OpenMP helper spins otherwise (PITFALLS)
-        model = build_mlp(ds.n_inputs, config.hidden, config.activations(), n_out, config.bias, config.seed, cpu)
-        try:
-            model.load_state_dict(tensors)
-        except RuntimeError as exc:
-            first = str(exc).strip().splitlines()
-            raise FollowError(f"{path}: the weights do not fit the model of its config ({first[-1].strip()})") from None
-        model.eval()
-        fit = Snapshots(ds, model, loss, cpu).fit(epoch)
-        return WeightsFit(epoch, config, started, fit)
-
-    def _data(self, config: TrainConfig) -> tuple[Dataset, RunStarted]:
-        """The run's data, regenerated from its seed (or its CSV read again); kept while the
-        config stays the same (a resume that changes only `epochs` makes it again: cheap)."""
-        cached = self._fit_cache
-        if cached is not None and cached[0] == config:
-            return cached[1], cached[2]
-        from nntui.engine.analysis import least_squares_baseline
-        from nntui.engine.data import make_dataset
-        from nntui.engine.snapshots import SAMPLE_POINTS, sample
-
-        try:
-            ds = make_dataset(config)
-        except NntuiError as exc:
-            raise FollowError(f"cannot make the run's data again: {exc}") from None
-        except OSError as exc:
-            raise FollowError(f"cannot read the run's data again: {exc}") from None
-        loss = resolve_loss(config.loss, ds.task, ds.n_classes)
-        n_out = ds.n_classes if loss == "ce" else 1
-        # the same sample of points the trainer shows (its RunStarted draws them this way)
-        rng = np.random.default_rng(0)
-        xs, ys = sample(ds.x_train, ds.y_train, SAMPLE_POINTS, rng)
-        xt, yt = sample(ds.x_test, ds.y_test, SAMPLE_POINTS // 2, rng)
-        device = str(self._summary.get("device") or "")
-        started = RunStarted(
-            config=config, parameters=parameter_count(ds.n_inputs, config.hidden, n_out, config.activations(),
-                                                      config.bias),
-            device=device, device_label=device, engine=str(self._summary.get("engine") or ""), task=ds.task,
-            n_train=len(ds.x_train), n_test=len(ds.x_test), start_epoch=0,
-            x_points=xs, y_points=ys, x_test_points=xt, y_test_points=yt,
-            input_names=ds.input_names, target_name=ds.target_name, x_range=ds.x_range,
-            data_notes=tuple(ds.notes), baseline=least_squares_baseline(ds, config),
-        )
-        self._fit_cache = (config, ds, started)
-        return ds, started
+        """model.safetensors → its fit (`FitLoader.load`). Raises FollowError with one line.
+        Imports torch on first use: call it from a worker thread."""
+        return self._fit.load()
 
 
 def _stat_key(path: Path) -> FileKey | None:
@@ -595,88 +447,3 @@ def _stat_key(path: Path) -> FileKey | None:
         return _key(os.stat(path))
     except OSError:
         return None
-
-
-def finish_event(summary: Mapping[str, Any]) -> RunFinished | RunFailed:
-    """A final summary.json → the event the trainer sent at that end."""
-    status = str(summary.get("status", ""))
-    if status == "failed":
-        return RunFailed(str(summary.get("error") or "the run failed (see its summary.json)"))
-
-    def num(key: str) -> float:
-        value = summary.get(key)
-        return float(value) if isinstance(value, (int, float)) else math.nan
-
-    reason = _REASONS.get(status, "stopped")
-    message = str(summary.get("message") or ("interrupted" if status == "interrupted" else ""))
-    metrics = {k: float(v) for k, v in summary.items()
-               if k.startswith(("train_", "test_")) and isinstance(v, (int, float))}
-    epoch = summary.get("epochs")
-    diverged_at = summary.get("diverged_at")
-    suggested = summary.get("suggested_lr")
-    return RunFinished(
-        reason=reason, epoch=int(epoch) if isinstance(epoch, int) else 0, final_loss=num("final_loss"),
-        best_loss=num("best_loss"), steps_per_s=num("steps_per_s"), elapsed_s=num("elapsed_s"), message=message,
-        suggested_lr=float(suggested) if isinstance(suggested, (int, float)) else None, metrics=metrics,
-        diverged_at=int(diverged_at) if isinstance(diverged_at, int) else None,
-    )
-
-
-# -- parsing ----------------------------------------------------------------------------
-
-
-def parse_rows(lines: list[bytes], width: int) -> tuple[np.ndarray, int]:
-    """Complete CSV lines → an (n, width) float64 table (empty cells NaN) and the number of
-    garbage lines skipped (wrong cell count, a cell that is not a number). Blank lines are
-    not rows. Many lines go through numpy's C parser in blocks; a block it refuses is read
-    line by line, so one bad row costs its block's speed, never the rows around it."""
-    lines = [line.rstrip(b"\r") for line in lines]
-    lines = [line for line in lines if line]
-    if width < 1:
-        return np.empty((0, 0)), len(lines)
-    if len(lines) < FAST_PARSE_ROWS:
-        return _parse_slow(lines, width)
-    tables: list[np.ndarray] = []
-    bad = 0
-    block = 8192
-    for start in range(0, len(lines), block):
-        part = lines[start : start + block]
-        table = _parse_fast(part, width)
-        if table is None:
-            table, n_bad = _parse_slow(part, width)
-            bad += n_bad
-        tables.append(table)
-    return np.concatenate(tables) if tables else np.empty((0, width)), bad
-
-
-def _parse_slow(lines: list[bytes], width: int) -> tuple[np.ndarray, int]:
-    out: list[list[float]] = []
-    bad = 0
-    nan = math.nan
-    for line in lines:
-        cells = line.split(b",")
-        if len(cells) != width:
-            bad += 1
-            continue
-        try:
-            out.append([float(c) if c else nan for c in cells])
-        except ValueError:
-            bad += 1
-    return (np.array(out, dtype=np.float64) if out else np.empty((0, width))), bad
-
-
-def _parse_fast(lines: list[bytes], width: int) -> np.ndarray | None:
-    """numpy's loadtxt over the block with empty cells spelled "nan"; None if it refuses any line."""
-    if any(line.count(b",") != width - 1 for line in lines):
-        return None
-    blob = b"\n" + b"\n".join(lines) + b"\n"
-    blob = blob.replace(b",,", b",nan,").replace(b",,", b",nan,").replace(b"\n,", b"\nnan,").replace(b",\n", b",nan\n")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            table = np.loadtxt(io.BytesIO(blob), delimiter=",", dtype=np.float64, comments=None, ndmin=2)
-    except ValueError:
-        return None
-    if table.shape != (len(lines), width):
-        return None
-    return table

@@ -37,7 +37,9 @@ from textual.widgets import Footer, OptionList, Static
 
 from nntui.engine.errors import NntuiError
 from nntui.engine.events import LearningRateChanged, RunFailed, RunFinished
-from nntui.engine.follow import QUIET_AFTER_S, FollowStatus, Polled, RunFollower, WeightsFit
+from nntui.engine.follow import QUIET_AFTER_S, Polled, RunFollower
+from nntui.engine.follow_fit import WeightsFit
+from nntui.engine.follow_status import FollowStatus
 from nntui.engine.formats import fmt_loss
 from nntui.engine.signals import EXIT_BAD_INPUT, SIGNAL_EXIT, add_loop_handlers, remove_loop_handlers
 from nntui.ui.mailbox import Drained, Mailbox

@@ -19,9 +19,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from nntui.engine import follow
+from nntui.engine import follow, follow_fit, follow_rows
 from nntui.engine.events import EpochsEnded, LearningRateChanged, RunFailed, RunFinished
-from nntui.engine.follow import FollowStatus, Polled, RunFollower, parse_rows
+from nntui.engine.follow import Polled, RunFollower
+from nntui.engine.follow_rows import parse_rows
+from nntui.engine.follow_status import FollowStatus
 
 HEADER = "epoch,train_loss,test_loss,elapsed_s,lr,train_r2,test_r2\n"
 
@@ -88,7 +90,7 @@ def test_file_names_are_the_writers() -> None:
 
     assert (follow.METRICS, follow.SUMMARY, follow.CONFIG) == (rundir.METRICS, rundir.SUMMARY, rundir.CONFIG)
     assert follow.MODEL == checkpoint.MODEL
-    assert follow.BASE_COLUMNS == rundir.BASE_COLUMNS
+    assert follow_rows.BASE_COLUMNS == rundir.BASE_COLUMNS
 
 
 def test_polling_imports_no_torch(run: Path) -> None:
@@ -337,7 +339,7 @@ def test_the_fast_parser_agrees_with_the_line_by_line_one() -> None:
         cells = [str(e), repr(float(rng.random())), "" if e % 7 else "0.25", "", "0.001", "", "" if e % 5 else "1e-3"]
         lines.append(",".join(cells).encode())
     fast, bad_fast = parse_rows(lines, 7)
-    slow, bad_slow = follow._parse_slow(lines, 7)
+    slow, bad_slow = follow_rows._parse_slow(lines, 7)
     assert bad_fast == bad_slow == 0 and np.array_equal(fast, slow, equal_nan=True)
     lines[1234] = b"1235,oops,,,0.001,,"
     fast, bad = parse_rows(lines, 7)
@@ -529,13 +531,13 @@ def test_a_boundary_for_two_d_classes(tmp_path: Path) -> None:
 
 
 def test_no_weights_yet_is_one_line(run: Path) -> None:
-    with pytest.raises(follow.FollowError, match=r"no model\.safetensors yet"):
+    with pytest.raises(follow_fit.FollowError, match=r"no model\.safetensors yet"):
         RunFollower(run).load_fit()
 
 
 def test_damaged_weights_are_one_line(run: Path) -> None:
     (run / "model.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json")
-    with pytest.raises(follow.FollowError, match="cannot read the weights"):
+    with pytest.raises(follow_fit.FollowError, match="cannot read the weights"):
         RunFollower(run).load_fit()
 
 
