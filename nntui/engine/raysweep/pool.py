@@ -112,6 +112,24 @@ class Cluster:
         return f"the Ray cluster at {self.address} ({count(self.nodes, 'node')}, {count(self.cpus, 'CPU')}{gpus})"
 
 
+class InOrder:
+    """Numbered items (0, 1, 2, …) that may arrive in any order, handed out in number order:
+    an async actor (the hub) runs its calls in no guaranteed order."""
+
+    def __init__(self) -> None:
+        self.next = 0
+        self._early: dict[int, bytes] = {}
+
+    def add(self, seq: int, item: bytes) -> list[bytes]:
+        """Take item `seq`; return every item now ready, in order (none while one is missing)."""
+        self._early[seq] = item
+        ready = []
+        while self.next in self._early:
+            ready.append(self._early.pop(self.next))
+            self.next += 1
+        return ready
+
+
 @dataclass
 class _Trial:
     """A trial the pool has taken: its job, its current attempt and what the driver holds."""
@@ -126,6 +144,8 @@ class _Trial:
     sink: RunDirSink | None = None
     forward: Forwarder | None = None
     deaths: list[str] = field(default_factory=list)
+    pushes: InOrder = field(default_factory=lambda: InOrder())
+    """This attempt's pushes, put back in the order they were sent."""
 
 
 class RayPool:
@@ -303,6 +323,7 @@ class RayPool:
         trial.started = False
         trial.sink = None
         trial.forward = None
+        trial.pushes = InOrder()
         try:
             trial.ref = self._remote.options(
                 num_cpus=CPUS_PER_TRIAL, num_gpus=self.gpus, max_retries=0, retry_exceptions=False,
@@ -373,19 +394,26 @@ class RayPool:
                 self._out.append(TrialStarted(index, trial.ever_started or trial.job.resume, payload))
                 trial.ever_started = True
                 continue
-            self.bytes_received[index] += len(payload)
-            try:
-                batch = pickle.loads(payload)
-            except Exception as exc:  # e.g. torch missing on the driver
-                self._fail(trial, f"cannot read what the worker sent ({type(exc).__name__}: {exc})")
-                continue
-            for item in batch:
+            seq, data = payload
+            self.bytes_received[index] += len(data)
+            for batch in trial.pushes.add(seq, data):  # in the order they were sent
                 if index not in self._active:
                     break
-                if self.shared_out:
-                    self._take_message(trial, item)
-                else:
-                    self._take_item(trial, item)
+                self._take_batch(trial, batch)
+
+    def _take_batch(self, trial: _Trial, payload: bytes) -> None:
+        try:
+            batch = pickle.loads(payload)
+        except Exception as exc:  # e.g. torch missing on the driver
+            self._fail(trial, f"cannot read what the worker sent ({type(exc).__name__}: {exc})")
+            return
+        for item in batch:
+            if trial.job.index not in self._active:
+                break
+            if self.shared_out:
+                self._take_message(trial, item)
+            else:
+                self._take_item(trial, item)
 
     def _take_message(self, trial: _Trial, message: TrialMessage) -> None:
         """--ray-shared-out: the worker wrote its run directory; pass its messages on."""

@@ -65,8 +65,11 @@ class Hub:
         self._news.set()
         return None
 
-    async def push(self, trial: int, attempt: int, payload: bytes) -> str | None:
-        self._items.append((trial, attempt, payload))
+    async def push(self, trial: int, attempt: int, seq: int, payload: bytes) -> str | None:
+        # an async actor runs its calls in no guaranteed order: `seq` lets the driver put a
+        # task's pushes back in the order they were sent (a final checkpoint overtaken by the
+        # trial's "end" was lost)
+        self._items.append((trial, attempt, (seq, payload)))
         self._news.set()
         return self._stop
 
@@ -102,6 +105,8 @@ class _Outbox:
         self._items: list[Any] = []
         self._last = time.monotonic()
         self._unacked: collections.deque[Any] = collections.deque()
+        self._seq = 0
+        """The next push's number (the hub may deliver pushes out of order)."""
         self._lock = threading.Lock()
         self.gone = False
         """The driver (its hub) no longer answers: the trial stops, nothing more is sent."""
@@ -126,7 +131,8 @@ class _Outbox:
             return
         payload = pickle.dumps(self._items, protocol=pickle.HIGHEST_PROTOCOL)
         self._items = []
-        self._unacked.append(self.hub.push.remote(self.trial, self.attempt, payload).future())
+        self._unacked.append(self.hub.push.remote(self.trial, self.attempt, self._seq, payload).future())
+        self._seq += 1
         while len(self._unacked) > MAX_UNACKED and not self.gone:
             self._answer(self._unacked.popleft())
         while self._unacked and self._unacked[0].done() and not self.gone:
