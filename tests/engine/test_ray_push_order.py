@@ -4,7 +4,7 @@ them back in the order they were sent. Without it a trial's final checkpoint, ov
 
 from __future__ import annotations
 
-from nntui.engine.raysweep.pool import InOrder
+from nntui.engine.raysweep.trials import InOrder
 
 
 def test_pushes_come_out_in_the_order_they_were_sent_whatever_order_they_arrive_in() -> None:

@@ -42,13 +42,14 @@ from nntui.engine.raysweep.checks import (
     ClusterUnreachable,
     RayMissing,
     check_retries,
+    leave,
     parse_address,
     parse_gpus,
     probe,
     ray_installed,
     resolve_auto,
 )
-from nntui.engine.raysweep.pool import MAX_JOBS, Cluster, RayPool, leave, pool_from_flags
+from nntui.engine.raysweep.pool import MAX_JOBS, Cluster, RayPool, pool_from_flags
 
 __all__ = [
     "DEFAULT_RETRIES",

@@ -9,14 +9,12 @@ import contextlib
 import math
 import os
 import pickle
-import sys
 import threading
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from nntui.engine.atomic import atomic_write
 from nntui.engine.errors import ConfigError
 from nntui.engine.raysweep.checks import (
     DEFAULT_RETRIES,
@@ -26,12 +24,16 @@ from nntui.engine.raysweep.checks import (
     _ray,
     _silence_driver_prints,
     check_retries,
+    first_line,
+    forget_ray_atexit,
     parse_address,
     parse_gpus,
     probe,
     ray_installed,
     resolve_auto,
+    task_death,
 )
+from nntui.engine.raysweep.trials import InOrder, Trial, checkpoint_epoch, close_sink, mark_status, preload_writer
 from nntui.engine.raysweep.worker import Hub, ray_trial
 from nntui.engine.sweep import (
     CHECKPOINT,
@@ -47,7 +49,7 @@ from nntui.engine.sweep import (
 )
 
 if TYPE_CHECKING:
-    from nntui.engine.rundir import RunDirSink
+    pass
 
 CPUS_PER_TRIAL = 1.0
 MAX_JOBS = 1024
@@ -112,42 +114,6 @@ class Cluster:
         return f"the Ray cluster at {self.address} ({count(self.nodes, 'node')}, {count(self.cpus, 'CPU')}{gpus})"
 
 
-class InOrder:
-    """Numbered items (0, 1, 2, …) that may arrive in any order, handed out in number order:
-    an async actor (the hub) runs its calls in no guaranteed order."""
-
-    def __init__(self) -> None:
-        self.next = 0
-        self._early: dict[int, bytes] = {}
-
-    def add(self, seq: int, item: bytes) -> list[bytes]:
-        """Take item `seq`; return every item now ready, in order (none while one is missing)."""
-        self._early[seq] = item
-        ready = []
-        while self.next in self._early:
-            ready.append(self._early.pop(self.next))
-            self.next += 1
-        return ready
-
-
-@dataclass
-class _Trial:
-    """A trial the pool has taken: its job, its current attempt and what the driver holds."""
-
-    job: TrialJob
-    attempt: int = 0
-    retries_left: int = 0
-    ref: Any = None
-    started: bool = False
-    """This attempt said hello (it will report, or its death will be seen)."""
-    ever_started: bool = False
-    sink: RunDirSink | None = None
-    forward: Forwarder | None = None
-    deaths: list[str] = field(default_factory=list)
-    pushes: InOrder = field(default_factory=lambda: InOrder())
-    """This attempt's pushes, put back in the order they were sent."""
-
-
 class RayPool:
     """Trials as Ray tasks on an existing cluster; see the module's docstring."""
 
@@ -170,7 +136,7 @@ class RayPool:
         self._capacity = 1
         self._resources_at = -math.inf
         self._queue: collections.deque[TrialJob] = collections.deque()
-        self._active: dict[int, _Trial] = {}
+        self._active: dict[int, Trial] = {}
         self._out: list[TrialMessage] = []
         self._items: list[tuple[int, int, Any]] = []
         self._stopping = False
@@ -243,7 +209,7 @@ class RayPool:
                 ray.init(address=address, logging_level=logging.ERROR, log_to_driver=False,
                          ignore_reinit_error=True)
         except Exception as exc:
-            raise ClusterUnreachable(f"cannot join the Ray cluster at {address}: {_first_line(exc)}") from None
+            raise ClusterUnreachable(f"cannot join the Ray cluster at {address}: {first_line(exc)}") from None
         finally:
             done.set()
             if saved is not None:
@@ -274,7 +240,7 @@ class RayPool:
         self._remote = ray.remote(ray_trial)
         self._refresh_capacity(force=True)
         if not self.shared_out:  # the run directories' writer needs torch: load it while the workers start
-            threading.Thread(target=_preload_writer, name="nntui-preload", daemon=True).start()
+            threading.Thread(target=preload_writer, name="nntui-preload", daemon=True).start()
 
     @property
     def limit(self) -> int:
@@ -303,11 +269,11 @@ class RayPool:
     def _dispatch(self) -> None:
         while self._queue and not self._stopping and len(self._active) < self.limit:
             job = self._queue.popleft()
-            trial = _Trial(job, retries_left=self.retries)
+            trial = Trial(job, retries_left=self.retries)
             self._active[job.index] = trial
             self._launch(trial)
 
-    def _launch(self, trial: _Trial) -> None:
+    def _launch(self, trial: Trial) -> None:
         """Start (or restart) a trial's task, from the last checkpoint the driver has."""
         job = trial.job
         rundir = Path(job.rundir)
@@ -332,7 +298,7 @@ class RayPool:
         except Exception as exc:  # Ray refused the task: its cluster is gone, or something is badly wrong
             self._check_head(exc)
             trial.ref = None
-            self._fail(trial, f"Ray did not take the trial's task ({_death(exc)})")
+            self._fail(trial, f"Ray did not take the trial's task ({task_death(exc)})")
 
     def poll(self, timeout: float) -> list[TrialMessage]:
         ray = _ray()
@@ -379,7 +345,7 @@ class RayPool:
         if now - self._hub_failing_since > HUB_LOST_S:
             self._lost = True
             raise ClusterUnreachable(f"lost the Ray cluster at {self.address}: no answer for {HUB_LOST_S:.0f} s "
-                                     f"({_first_line(exc)}); the run directories keep what was received; run the "
+                                     f"({first_line(exc)}); the run directories keep what was received; run the "
                                      "same command again to resume")
 
     # -- messages from the workers ---------------------------------------------------------------
@@ -401,7 +367,7 @@ class RayPool:
                     break
                 self._take_batch(trial, batch)
 
-    def _take_batch(self, trial: _Trial, payload: bytes) -> None:
+    def _take_batch(self, trial: Trial, payload: bytes) -> None:
         try:
             batch = pickle.loads(payload)
         except Exception as exc:  # e.g. torch missing on the driver
@@ -415,13 +381,13 @@ class RayPool:
             else:
                 self._take_item(trial, item)
 
-    def _take_message(self, trial: _Trial, message: TrialMessage) -> None:
+    def _take_message(self, trial: Trial, message: TrialMessage) -> None:
         """--ray-shared-out: the worker wrote its run directory; pass its messages on."""
         self._out.append(message)
         if isinstance(message, TrialFinished):
             del self._active[trial.job.index]
 
-    def _take_item(self, trial: _Trial, item: tuple[Any, ...]) -> None:
+    def _take_item(self, trial: Trial, item: tuple[Any, ...]) -> None:
         """The driver writes the run directory: the worker's events into a RunDirSink (as a local
         Session's sink gets them), its checkpoints through the sink's own save."""
         kind = item[0]
@@ -448,7 +414,7 @@ class RayPool:
         elif kind == "end":
             self._end(trial, item[1], item[2])
 
-    def _end(self, trial: _Trial, status: TrialStatus, error: str) -> None:
+    def _end(self, trial: Trial, status: TrialStatus, error: str) -> None:
         """As `run_trial` ends a local trial: every trial has its run directory and summary."""
         sink, forward = trial.sink, trial.forward
         assert sink is not None and forward is not None
@@ -458,7 +424,7 @@ class RayPool:
             with contextlib.suppress(OSError):
                 rundir.mkdir(parents=True, exist_ok=True)
             sink.finish(status, error)
-        _close_sink(sink)
+        close_sink(sink)
         summary = read_summary(rundir) or sink.record.summary(status, error)
         del self._active[trial.job.index]
         self._out.append(TrialFinished(trial.job.index, status, summary))
@@ -495,10 +461,10 @@ class RayPool:
             else:  # returned without its end message reaching the hub (it was cut off)
                 self._died(trial, RuntimeError(f"the task returned {result!r} but its last report was lost"))
 
-    def _died(self, trial: _Trial, exc: BaseException) -> None:
+    def _died(self, trial: Trial, exc: BaseException) -> None:
         from ray.exceptions import RayTaskError, TaskCancelledError
 
-        how = _death(exc)
+        how = task_death(exc)
         if isinstance(exc, TaskCancelledError) or self._stopping:
             self._interrupted(trial, self._stop_reason or f"its task was cancelled ({how})")
             return
@@ -510,7 +476,7 @@ class RayPool:
         self._check_head(exc)  # a worker that died with its cluster: one line about the cluster, no retries
         trial.deaths.append(how)
         if trial.sink is not None:
-            _close_sink(trial.sink)
+            close_sink(trial.sink)
             trial.sink = None
         if trial.forward is not None:
             trial.forward.flush()
@@ -519,7 +485,7 @@ class RayPool:
             trial.attempt += 1
             from nntui.engine.events import Warned
 
-            ck = _checkpoint_epoch(Path(trial.job.rundir))
+            ck = checkpoint_epoch(Path(trial.job.rundir))
             since = f"its last checkpoint received (epoch {ck})" if ck is not None else "the start (no checkpoint yet)"
             self._out.append(TrialEvent(trial.job.index, Warned(
                 f"the worker running this trial died ({how}); retry {self.retries - trial.retries_left} of "
@@ -531,9 +497,9 @@ class RayPool:
         self._fail(trial, f"the worker running this trial died ({how}); {tries} attempt{'s' * (tries != 1)}, "
                           f"--retries {self.retries}")
 
-    def _fail(self, trial: _Trial, error: str) -> None:
+    def _fail(self, trial: Trial, error: str) -> None:
         if trial.sink is not None:
-            _close_sink(trial.sink)
+            close_sink(trial.sink)
             trial.sink = None
         if trial.ref is not None:
             _cancel(trial.ref, force=True)
@@ -541,16 +507,16 @@ class RayPool:
         self._active.pop(trial.job.index, None)
         self._out.append(TrialFinished(trial.job.index, "failed", summary))
 
-    def _interrupted(self, trial: _Trial, why: str) -> None:
+    def _interrupted(self, trial: Trial, why: str) -> None:
         """A trial that could not report its own stop: saved as received, marked interrupted."""
         rundir = Path(trial.job.rundir)
         if trial.forward is not None:
             trial.forward.flush()
         if trial.sink is not None:
             trial.sink.finish("interrupted")
-            _close_sink(trial.sink)
+            close_sink(trial.sink)
             trial.sink = None
-        summary = _mark(rundir, "interrupted", why) if rundir.is_dir() else {}
+        summary = mark_status(rundir, "interrupted", why) if rundir.is_dir() else {}
         self._active.pop(trial.job.index, None)
         self._out.append(TrialFinished(trial.job.index, "interrupted", summary))
 
@@ -596,7 +562,7 @@ class RayPool:
             self._interrupted(trial, self._stop_reason or "the sweep ended")
         self._out.clear()
         if self._lost:
-            _forget_ray_atexit()  # ray.shutdown can wait long on a head that is gone
+            forget_ray_atexit()  # ray.shutdown can wait long on a head that is gone
             return
         if self._hub is not None:
             with contextlib.suppress(Exception):
@@ -608,78 +574,8 @@ class RayPool:
 # ----------------------------------------------------------------------------- helpers
 
 
-def _preload_writer() -> None:
-    with contextlib.suppress(Exception):
-        import nntui.engine.rundir  # noqa: F401
-
-
-def _close_sink(sink: RunDirSink) -> None:
-    with contextlib.suppress(OSError):
-        sink.close()
-
-
 def _cancel(ref: Any, force: bool) -> None:
     if ref is None:
         return
     with contextlib.suppress(Exception):
         _ray().cancel(ref, force=force)
-
-
-def _mark(rundir: Path, status: str, message: str) -> dict[str, Any]:
-    """A run directory's summary.json says `status` (its numbers kept; `message` unless it has one)."""
-    from nntui.engine.record import dumps_json
-
-    summary = read_summary(rundir)
-    summary["status"] = status
-    summary.setdefault("message", message)
-    with contextlib.suppress(OSError):
-        atomic_write(rundir / "summary.json", dumps_json(summary, indent=2) + "\n")
-    return summary
-
-
-def _checkpoint_epoch(rundir: Path) -> int | None:
-    try:
-        from nntui.engine.checkpoint import read_meta
-
-        return int(read_meta(rundir / CHECKPOINT)["epoch"])
-    except Exception:
-        return None
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0][:300] if text else type(exc).__name__
-
-
-def _death(exc: BaseException) -> str:
-    """A task's end in a few words: the Ray error (or, for an exception in the task's own code,
-    that exception) and its first line."""
-    cause = getattr(exc, "cause", None)
-    if isinstance(cause, BaseException) and type(exc).__name__.startswith("RayTaskError"):
-        exc = cause
-    return f"{type(exc).__name__}: {_first_line(exc)}"
-
-
-def leave(pool: RayPool | None, code: int) -> int:
-    """The end of an `nntui sweep` process, once every file is written: a Ray driver leaves at
-    once (the cluster ends the job when its connection closes). Its teardown otherwise took most
-    of a second of a 10 s sweep (ray.shutdown 0.3 s, then Ray's and torch's interpreter exit),
-    and crashed with SIGSEGV when the head had gone away. A local sweep returns `code`."""
-    if pool is None:
-        return code
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(Exception):
-            stream.flush()
-    os._exit(code)
-
-
-def _forget_ray_atexit() -> None:
-    """ray.init registered ray.shutdown to run at exit; with the head gone it can block."""
-    with contextlib.suppress(Exception):
-        import atexit
-
-        ray = _ray()
-        atexit.unregister(ray.shutdown)
-        from ray._private import worker
-
-        atexit.unregister(worker.shutdown)
