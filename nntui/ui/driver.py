@@ -130,3 +130,10 @@ class HangUpSafeDriver(LinuxDriver):
         if self.output.gone or not os.isatty(self.fileno):
             return
         super()._sigcont_application(*args)
+
+
+def hang_up_safe(driver: type[Any]) -> type[Any]:
+    """Textual's choice of driver, with its Linux/macOS driver swapped for HangUpSafeDriver; a
+    driver named in TEXTUAL_DRIVER is kept as it is. Every nntui app uses this (not on Windows:
+    this module is POSIX-only)."""
+    return HangUpSafeDriver if driver is LinuxDriver else driver

@@ -89,14 +89,11 @@ class Lifecycle(_Base):
         """Textual's choice, with its Linux/macOS driver made safe for a terminal that hangs up
         (`nntui.ui.driver`); a driver named in TEXTUAL_DRIVER, or Windows', is kept as it is."""
         driver = super().get_driver_class()
-        if sys.platform != "win32":
-            from textual.drivers.linux_driver import LinuxDriver
+        if sys.platform == "win32":
+            return driver
+        from nntui.ui.driver import hang_up_safe
 
-            from nntui.ui.driver import HangUpSafeDriver
-
-            if driver is LinuxDriver:
-                return HangUpSafeDriver
-        return driver
+        return hang_up_safe(driver)
 
     def _freeze_startup_objects(self) -> None:
         """Move everything alive after the first frame (Textual, the widgets, numpy…) out of

@@ -454,14 +454,11 @@ class WatchApp(App[int]):
     def get_driver_class(self) -> type[Driver]:
         """As the dashboard: Textual's Linux driver made safe for a terminal that hangs up."""
         driver = super().get_driver_class()
-        if sys.platform != "win32":
-            from textual.drivers.linux_driver import LinuxDriver
+        if sys.platform == "win32":
+            return driver
+        from nntui.ui.driver import hang_up_safe
 
-            from nntui.ui.driver import HangUpSafeDriver
-
-            if driver is LinuxDriver:
-                return HangUpSafeDriver
-        return driver
+        return hang_up_safe(driver)
 
 
 def run_names(paths: Sequence[Path]) -> list[str]:
