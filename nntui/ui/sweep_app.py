@@ -44,6 +44,7 @@ from textual.widgets import DataTable, Footer, Static
 from nntui.engine.events import FitUpdated, RunStarted
 from nntui.engine.signals import EXIT_FAILED, EXIT_OK, SIGNAL_EXIT, add_loop_handlers, remove_loop_handlers
 from nntui.engine.sweep import Sweep, SweepResult
+from nntui.ui.plot_keys import PlotKeys
 from nntui.ui.screens.help import HelpScreen
 from nntui.ui.screens.sweep_help import SweepHelp
 from nntui.ui.sweep_feed import SweepFeed
@@ -66,7 +67,7 @@ stopped through q or a signal (a test leaving `run_test`)."""
 CHOOSE_HINT = "Enter on a trial shows its fit or decision boundary"
 
 
-class SweepApp(SweepFeed, SweepRows, App[int]):
+class SweepApp(SweepFeed, SweepRows, PlotKeys, App[int]):
     """The sweep's dashboard; the sweep runs in a thread, its trials in worker processes."""
 
     CSS_PATH: ClassVar[list[str | PurePath]] = ["nntui.tcss", "sweep.tcss"]
@@ -291,26 +292,12 @@ class SweepApp(SweepFeed, SweepRows, App[int]):
 
     # -- keys ------------------------------------------------------------------------------------
 
-    def action_toggle_log(self) -> None:
-        self.loss_plot.set_options(log_y=not self.loss_plot.log_y)
-
-    def action_toggle_smooth(self) -> None:
-        self.loss_plot.set_options(smooth=not self.loss_plot.smooth)
-
     def action_stop_sweep(self) -> None:
         """s: stop every trial (each saves), start no more; the dashboard stays open."""
         if self.running and not self._stopping:
             self._stopping = True
             self.sweep.stop("stopped from the sweep dashboard (s)")
             self._show_status()
-
-    def action_save_screenshot(self) -> None:
-        try:
-            path = self.save_screenshot(path=self.screenshot_dir)
-        except OSError as exc:
-            self.notify(f"Could not save the screenshot: {exc}", severity="error")
-            return
-        self.notify(f"Screenshot saved: {path}", timeout=6)
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from textual.app import App
 
 from nntui.engine.errors import ConfigError
+from nntui.ui.plot_keys import PlotKeys
 from nntui.ui.screens.file_picker import FilePickerScreen, LoadedData
 from nntui.ui.screens.help import HelpScreen
 
@@ -24,7 +25,7 @@ else:
     _Base = object
 
 
-class Views(_Base):
+class Views(PlotKeys):
     """Actions that look at or load things; none of them trains."""
 
     loss_plot: LossPlot
@@ -34,20 +35,6 @@ class Views(_Base):
     screenshot_dir: Path
     data_dir: Path | None
     _opening_gallery: bool
-
-    def action_toggle_log(self) -> None:
-        self.loss_plot.set_options(log_y=not self.loss_plot.log_y)
-
-    def action_toggle_smooth(self) -> None:
-        self.loss_plot.set_options(smooth=not self.loss_plot.smooth)
-
-    def action_save_screenshot(self) -> None:
-        try:
-            path = self.save_screenshot(path=str(self.screenshot_dir))
-        except OSError as exc:
-            self.notify(f"Could not save the screenshot: {exc}", severity="error")
-            return
-        self.notify(f"Screenshot saved: {path}", timeout=6)
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):

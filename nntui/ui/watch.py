@@ -43,6 +43,7 @@ from nntui.engine.follow_status import FollowStatus
 from nntui.engine.formats import fmt_loss
 from nntui.engine.signals import EXIT_BAD_INPUT, SIGNAL_EXIT, add_loop_handlers, remove_loop_handlers
 from nntui.ui.mailbox import Drained, Mailbox
+from nntui.ui.plot_keys import PlotKeys
 from nntui.ui.screens.help import HelpScreen
 from nntui.ui.widgets.boundary import BoundaryPlot
 from nntui.ui.widgets.fit_plot import FitPlot
@@ -114,9 +115,10 @@ class WatchedRun:
     """model.safetensors changed since the fit shown was drawn."""
 
 
-class WatchApp(App[int]):
+class WatchApp(PlotKeys, App[int]):
     """Follows run directories; never trains, never writes into them."""
 
+    loss_plot: MultiLossPlot
     CSS_PATH: ClassVar[list[str | PurePath]] = ["nntui.tcss", "watch.tcss"]
     """nntui.tcss (the help screen, the footer), then this app's own layout."""
     TITLE = "nntui watch"
@@ -414,20 +416,6 @@ class WatchApp(App[int]):
         self._move(-1)
 
     # -- view keys -------------------------------------------------------------------------------------
-
-    def action_toggle_log(self) -> None:
-        self.loss_plot.set_options(log_y=not self.loss_plot.log_y)
-
-    def action_toggle_smooth(self) -> None:
-        self.loss_plot.set_options(smooth=not self.loss_plot.smooth)
-
-    def action_save_screenshot(self) -> None:
-        try:
-            path = self.save_screenshot(path=str(self.screenshot_dir))
-        except OSError as exc:
-            self.notify(f"Could not save the screenshot: {exc}", severity="error")
-            return
-        self.notify(f"Screenshot saved: {path}", timeout=6)
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
